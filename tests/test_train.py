@@ -1,0 +1,122 @@
+"Training: exact resume under harder settings, text-encoder and LoRA runs, class-image generation, CLI errors."
+import dataclasses, io, contextlib, sys, types, warnings
+from pathlib import Path
+import pytest, torch
+from dreambooth_nb.models import tiny_components, load_components
+from dreambooth_nb.data import write_toy_images, DataError
+from dreambooth_nb.config import DreamBoothConfig, ConfigError
+from dreambooth_nb.train import train, train_main
+from dreambooth_nb.core import save_images, image_files
+
+
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    d = tmp_path_factory.mktemp('world')
+    write_toy_images(d / 'instance', n=4, colour='crimson', seed=1)
+    write_toy_images(d / 'class', n=3, colour='steelblue', seed=2)
+    tiny_components().save(d / 'base')
+    return d
+
+
+def _cfg(world, out, **kw):
+    base = dict(pretrained_model_name_or_path=str(world / 'base'), instance_data_dir=str(world / 'instance'),
+                instance_prompt='a photo of sks disc', class_data_dir=str(world / 'class'), class_prompt='a photo of a disc',
+                with_prior_preservation=True, num_class_images=3, output_dir=str(out), seed=3, train_batch_size=2,
+                max_train_steps=6, checkpointing_steps=3, learning_rate=1e-3, lr_warmup_steps=0, report_to='none')
+    base.update(kw)
+    return DreamBoothConfig(**base)
+
+
+def _weights(folder, sub='unet'):
+    from diffusers import UNet2DConditionModel
+    return UNet2DConditionModel.from_pretrained(folder, subfolder=sub).state_dict()
+
+
+def test_exact_resume_hard_settings(world, tmp_path):
+    "Accumulation, flips, random crops, offset noise, min-SNR, warmup+linear schedule: resume is still exact."
+    kw = dict(gradient_accumulation_steps=2, random_flip=True, offset_noise=True, snr_gamma=5.0, lr_scheduler='linear',
+              lr_warmup_steps=2, train_batch_size=1)
+    full = train(_cfg(world, tmp_path / 'full', **kw))
+    part = train(_cfg(world, tmp_path / 'res', **kw), stop_after=3)
+    assert part['losses'] == full['losses'][:3]
+    rest = train(_cfg(world, tmp_path / 'res', resume_from_checkpoint='latest', **kw))
+    assert rest['losses'] == full['losses']
+    a, b = _weights(tmp_path / 'full'), _weights(tmp_path / 'res')
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the curve differs from a run with another seed (the test would catch a resume that ignored the state)
+    other = train(_cfg(world, tmp_path / 'other', seed=4, **kw), stop_after=1)
+    assert other['losses'][0] != full['losses'][0]
+
+
+def test_resume_refuses_other_config_and_missing_checkpoint(world, tmp_path):
+    train(_cfg(world, tmp_path / 'r'), stop_after=3)
+    with pytest.raises(ConfigError, match='train_batch_size'):
+        train(_cfg(world, tmp_path / 'r', resume_from_checkpoint='latest', train_batch_size=1))
+    with pytest.raises(FileNotFoundError, match='checkpoint-3'):
+        train(_cfg(world, tmp_path / 'r', resume_from_checkpoint='checkpoint-5'))
+
+
+def test_train_text_encoder_and_uncached(world, tmp_path):
+    res = train(_cfg(world, tmp_path / 'te', train_text_encoder=True, cache_latents=False, max_train_steps=3))
+    assert (tmp_path / 'te' / 'checkpoint-3' / 'text_encoder' / 'config.json').exists()
+    c0, c1 = tiny_components(), load_components(tmp_path / 'te', device='cpu')
+    assert any(not torch.equal(a, b) for a, b in zip(c0.text_encoder.state_dict().values(), c1.text_encoder.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(c0.vae.state_dict().values(), c1.vae.state_dict().values()))
+    assert len(res['losses']) == 3
+
+
+def test_lora(world, tmp_path):
+    res = train(_cfg(world, tmp_path / 'lora', use_lora=True, lora_rank=2, max_train_steps=3))
+    assert res['trainable_params'] < sum(p.numel() for p in tiny_components().unet.parameters()) / 10
+    assert (tmp_path / 'lora' / 'pytorch_lora_weights.safetensors').exists()
+    from diffusers import StableDiffusionPipeline
+    pipe = StableDiffusionPipeline.from_pretrained(tmp_path / 'lora', safety_checker=None)   # merged, loads plainly
+    assert any(not torch.equal(a, b) for a, b in zip(pipe.unet.state_dict().values(), tiny_components().unet.state_dict().values()))
+
+
+def test_missing_class_images_are_generated(world, tmp_path, monkeypatch):
+    "Too few class images: the prior generator is called with the class prompt and folder, then training uses them."
+    calls = []
+    def fake_generate(components, class_prompt, out_dir, num_images, seed=0, batch_size=4, **kw):
+        calls.append((class_prompt, Path(out_dir), num_images))
+        have = len(image_files(out_dir))
+        from PIL import Image
+        save_images([Image.new('RGB', (16, 16), 'gray')] * (num_images - have), out_dir, prefix='gen', start=have)
+    mod = types.ModuleType('dreambooth_nb.prior'); mod.generate_class_images = fake_generate
+    monkeypatch.setitem(sys.modules, 'dreambooth_nb.prior', mod)
+    cls = tmp_path / 'cls'; write_toy_images(cls, n=1, seed=5)
+    res = train(_cfg(world, tmp_path / 'g', class_data_dir=str(cls), num_class_images=4, max_train_steps=2))
+    assert calls == [('a photo of a disc', cls, 4)]
+    assert len(image_files(cls)) == 4 and len(res['losses']) == 2
+
+
+def test_bad_input_messages(world, tmp_path):
+    bad = tmp_path / 'bad'; write_toy_images(bad, n=2)
+    (bad / 'zz.png').write_bytes(b'garbage')
+    with pytest.raises(DataError, match='zz.png'):
+        train(_cfg(world, tmp_path / 'o', instance_data_dir=str(bad)))
+    with pytest.warns(UserWarning, match='identifier'):
+        train(_cfg(world, tmp_path / 'o2', instance_prompt='a photo of a disc', max_train_steps=1))
+    with pytest.warns(UserWarning, match='xformers'):
+        train(_cfg(world, tmp_path / 'o3', enable_xformers_memory_efficient_attention=True, max_train_steps=1))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = train_main(['--pretrained_model_name_or_path', str(world / 'base'), '--instance_data_dir', str(world / 'instance'),
+                         '--instance_prompt', 'a photo of sks disc', '--use_8bit_adam', '--output_dir', str(tmp_path / 'o4'),
+                         '--report_to', 'none', '--max_train_steps', '1'])
+    try: import bitsandbytes  # noqa
+    except ImportError: assert rc == 2 and 'bitsandbytes' in err.getvalue()
+
+
+def test_cli_runs_with_reference_flags(world, tmp_path, capsys):
+    rc = train_main(['--pretrained_model_name_or_path', str(world / 'base'), '--instance_data_dir', str(world / 'instance'),
+                     '--instance_prompt', 'a photo of sks disc', '--with_prior_preservation', '--class_data_dir', str(world / 'class'),
+                     '--class_prompt', 'a photo of a disc', '--num_class_images', '3', '--output_dir', str(tmp_path / 'cli'),
+                     '--resolution', '16', '--train_batch_size', '1', '--learning_rate', '5e-6', '--lr_scheduler', 'constant',
+                     '--lr_warmup_steps', '0', '--max_train_steps', '2', '--checkpointing_steps', '1',
+                     '--checkpoints_total_limit', '1', '--seed', '0', '--report_to', 'tensorboard', '--center_crop'])
+    assert rc == 0
+    out = tmp_path / 'cli'
+    assert sorted(p.name for p in out.glob('checkpoint-*')) == ['checkpoint-2']
+    assert (out / 'model_index.json').exists() and (out / 'cli.safetensors').exists()
+    assert list((out / 'logs').rglob('events.out.tfevents*'))
