@@ -1,0 +1,21 @@
+"`dreambooth_nb demo` from the command line, end to end, on a tiny random model saved as a diffusers folder (seconds)."
+import json
+from dreambooth_nb.models import tiny_components
+from dreambooth_nb.core import image_files
+from dreambooth_nb.cli import main as cli_main
+
+def test_demo_command_writes_grid_model_and_figures(tmp_path, capsys):
+    tiny_components().save(tmp_path / 'base')
+    out = tmp_path / 'demo'
+    rc = cli_main(['demo', '--model', str(tmp_path / 'base'), '--out-dir', str(out), '--steps', '2', '--num-class-images', '3',
+                   '--class-steps', '2', '--num-samples', '3', '--recontext-samples', '1', '--sample-steps', '2', '--no-progress'])
+    assert rc == 0
+    assert (out / 'before_after.png').exists() and (out / 'model' / 'model_index.json').exists()
+    assert len(image_files(out / 'instance')) == 5 and len(image_files(out / 'class')) == 3
+    figs = json.loads((out / 'figures.json').read_text())['figures']
+    assert figs['after']['n_class_samples'] == 3 and 0 <= figs['after']['subject_fidelity'] <= 1
+    assert 'subject (shape+colour+pattern)' in capsys.readouterr().out
+
+def test_demo_command_explains_a_missing_model(tmp_path, capsys):
+    assert cli_main(['demo', '--model', str(tmp_path / 'nothing'), '--out-dir', str(tmp_path / 'd')]) == 2
+    assert 'No model folder' in capsys.readouterr().err
