@@ -62,7 +62,8 @@ def main(argv=None):
             t = time.time()
             trained, res = fine_tune(base, root / name.split(' (')[0].replace(' ', '-'), root / 'instance', root / 'class',
                                      steps=a.steps, learning_rate=a.learning_rate, batch_size=a.batch_size,
-                                     prior_loss_weight=lam, num_class_images=a.num_class_images, seed=a.seed)
+                                     prior_loss_weight=lam, num_class_images=a.num_class_images, seed=a.seed,
+                                     train_text_encoder=D['train_text_encoder'])
             t_train = time.time() - t
             cols[name] = learning_figures(ev, draw_all(trained, name), real)
             times[name] = dict(train_s=t_train, run_s=time.time() - t, final_loss=res['losses'][-1])
