@@ -21,8 +21,9 @@ def main():
     p.add_argument('--n', type=int, default=200); p.add_argument('--guidance', type=float, default=5.0)
     p.add_argument('--steps', type=int, default=30); p.add_argument('--scheduler', default='ddim')
     p.add_argument('--seed', type=int, default=0); p.add_argument('--batch-size', type=int, default=50)
+    p.add_argument('--model', default='shapes-world', help='the model to judge (default: the shipped one)')
     a = p.parse_args()
-    c = load_components('shapes-world', device='cpu')
+    c = load_components(a.model, device='cpu')
     rng = random.Random(a.seed)
     attrs = [random_attrs(rng) for _ in range(a.n)]
     prompts = [caption(x) for x in attrs]
@@ -36,7 +37,7 @@ def main():
     gen = {k: float(np.mean([pr[k] == getattr(x, k) for pr, x in zip(preds, attrs)])) for k in ('shape', 'colour', 'background')}
     gen['pattern'] = float(np.mean([pr['pattern'] == 'plain' for pr in preds]))
     targets = dict(shape=0.80, colour=0.90, background=0.90, pattern=0.95)
-    print(f'\nShapesWorld bench (threads={torch.get_num_threads()}, {a.scheduler} {a.steps} steps, guidance {a.guidance}, seed {a.seed})\n')
+    print(f'\nShapesWorld bench ({a.model}, threads={torch.get_num_threads()}, {a.scheduler} {a.steps} steps, guidance {a.guidance}, seed {a.seed})\n')
     print(f"{'measure':<54}{'value':>10}{'target':>10}  met")
     rows = [(f'evaluator accuracy, {k} (1,000 drawn images)', v, 0.98) for k, v in acc.items()]
     rows += [(f'base model, {k}' + (" = 'plain'" if k == 'pattern' else ' as prompted') + f' ({a.n} images)', gen[k], targets[k]) for k in gen]
