@@ -114,9 +114,16 @@ def test_cli_runs_with_reference_flags(world, tmp_path, capsys):
                      '--class_prompt', 'a photo of a disc', '--num_class_images', '3', '--output_dir', str(tmp_path / 'cli'),
                      '--resolution', '16', '--train_batch_size', '1', '--learning_rate', '5e-6', '--lr_scheduler', 'constant',
                      '--lr_warmup_steps', '0', '--max_train_steps', '2', '--checkpointing_steps', '1',
-                     '--checkpoints_total_limit', '1', '--seed', '0', '--report_to', 'tensorboard', '--center_crop'])
+                     '--checkpoints_total_limit', '1', '--seed', '0', '--report_to', 'tensorboard', '--center_crop',
+                     '--validation_prompt', 'a photo of sks disc', '--num_validation_images', '2', '--validation_steps', '2'])
     assert rc == 0
     out = tmp_path / 'cli'
     assert sorted(p.name for p in out.glob('checkpoint-*')) == ['checkpoint-2']
     assert (out / 'model_index.json').exists() and (out / 'cli.safetensors').exists()
-    assert list((out / 'logs').rglob('events.out.tfevents*'))
+    events = list((out / 'logs').rglob('events.out.tfevents*'))
+    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    ea = EventAccumulator(str(events[0].parent)); ea.Reload()
+    assert 'loss' in ea.Tags()['scalars'] and len(ea.Scalars('loss')) == 2
+    assert 'validation' in ea.Tags()['images'], ea.Tags()   # the validation images reach TensorBoard, as in diffusers' script
+    assert len(list((out / 'samples' / 'validation-2').glob('sample*.png'))) == 2

@@ -1,13 +1,13 @@
 """Benchmark: does DreamBooth learn the demo subject, and does prior preservation prevent language drift?
 
-Two DreamBooth runs on ShapesWorld's demo subject (a green star with yellow dots), same seed, same data, same
+Two DreamBooth runs on ShapesWorld's demo subject (a green heart with yellow dots), same seed, same data, same
 settings as `dreambooth_nb demo`: one with prior preservation (λ=1), one without (λ=0). The evaluator reads every
 sample; one table compares the base model and both runs:
 
-- subject fidelity: share of "a photo of sks star" samples with the subject's shape, colour and pattern (target ≥ 80% with PP);
-- language drift: share of "a photo of a star" samples showing the subject's pattern (target: with PP ≤ half of without);
-- colour diversity of "a photo of a star" samples: distinct colours and entropy (target: higher with PP);
-- mean evaluator-embedding cosine similarity of "sks star" samples to the real subject images (our DINO analogue);
+- subject fidelity: share of "a photo of sks heart" samples with the subject's shape, colour and pattern (target ≥ 80% with PP);
+- language drift: share of "a photo of a heart" samples showing the subject's pattern (target: with PP ≤ half of without);
+- colour diversity of "a photo of a heart" samples: distinct colours and entropy (target: higher with PP);
+- mean evaluator-embedding cosine similarity of "sks heart" samples to the real subject images (our DINO analogue);
 - wall time of each run (training, and training + sampling).
 
     python tests/bench/dreambooth_learning.py                       # shapes-world, 50 samples per prompt (~10 min on 2 CPU cores)

@@ -166,6 +166,28 @@ def import_rss(python:str, env:dict) -> float:
     _, status, ru = os.wait4(p.pid, 0)
     return ru.ru_maxrss / 1024 if os.waitstatus_to_exitcode(status) == 0 else float('nan')
 
+FLOOR = """
+import sys, time, torch
+from diffusers import UNet2DConditionModel
+unet = UNet2DConditionModel.from_pretrained(sys.argv[1], subfolder='unet').train()
+n, side = int(sys.argv[2]), unet.config.sample_size
+x, t = torch.randn(n, unet.config.in_channels, side, side), torch.randint(0, 1000, (n,))
+emb = torch.randn(n, 77, unet.config.cross_attention_dim)
+opt = torch.optim.AdamW(unet.parameters(), lr=5e-6, fused=True)
+times = []
+for i in range(45):
+    t0 = time.perf_counter()
+    torch.nn.functional.mse_loss(unet(x, t, emb).sample, x).backward(); opt.step(); opt.zero_grad()
+    times.append(time.perf_counter() - t0)
+print(sorted(times[5:])[len(times[5:]) // 2])
+"""
+
+def unet_floor(python:str, env:dict, model:Path, n:int) -> float|None:
+    "Median seconds of a bare UNet forward + backward + fused AdamW step on `n` latents: the part of a DreamBooth step that no cache removes."
+    r = subprocess.run([python, '-c', FLOOR, str(model), str(n)], env=env, capture_output=True, text=True)
+    try: return float(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError): return None
+
 def fmt(x, spec='.3f'): return '—' if x is None else format(x, spec)
 
 def main(argv=None):
@@ -180,8 +202,8 @@ def main(argv=None):
     p.add_argument('--resolution', type=int, default=None, help="image side (default: the model's native resolution)")
     p.add_argument('--lr', type=float, default=5e-6)
     p.add_argument('--num-class-images', type=int, default=10)
-    p.add_argument('--instance-prompt', default='a photo of sks star')
-    p.add_argument('--class-prompt', default='a photo of a star')
+    p.add_argument('--instance-prompt', default='a photo of sks heart')
+    p.add_argument('--class-prompt', default='a photo of a heart')
     p.add_argument('--report-to', default='tensorboard', help="tracker for both (the reference's default is tensorboard)")
     p.add_argument('--pre-compute-text-embeddings', action='store_true',
                    help="pass --pre_compute_text_embeddings to both (the reference's best case; ours always does it)")
@@ -268,6 +290,11 @@ def main(argv=None):
           f"\n  by wall time per step: {fmt(ratio, '.2f')}x  {verdict(ratio)}"
           f"\n  by CPU time per step:  {fmt(cratio, '.2f')}x  {verdict(cratio)}"
           f"\n  (by wall-time difference: {fmt(dratio, '.2f')}x)")
+    floor = unet_floor(a.our_python, env, model, 2)   # batch 1 instance + 1 class image
+    if floor and ok:
+        print(f"  ceiling: the bare UNet forward + backward + AdamW step on the same 2 latents takes {floor:.4f}s; even a trainer "
+              f"with nothing else in its step would be {ref['median'] / floor:.2f}x faster than diffusers' by wall time "
+              f"(ours spends {ours['median'] - floor:.4f}s per step beyond it)")
     print(f"peak RSS dreambooth_nb / diffusers: {ours['rss'] / ref['rss']:.2f}  ({ours['rss']:.0f} vs {ref['rss']:.0f} MiB); "
           f"above the import baseline: {ours['rss'] - ours['base']:.0f} vs {ref['rss'] - ref['base']:.0f} MiB")
     for name, s in stats.items():
