@@ -234,7 +234,7 @@ def main(argv=None):
           f"class_images={a.num_class_images} report_to={a.report_to} pre_compute_text_embeddings={a.pre_compute_text_embeddings}")
     print(f"reference venv: {versions} (script needs diffusers ≥ {min_version}); work folder: {root}", flush=True)
 
-    runs = {k: {short: [], long_: []} for k in trainers}
+    runs, floors = {k: {short: [], long_: []} for k in trainers}, []
     def run(name, steps, tag):
         out = root / f'out-{name}-{steps}-{tag}'; log = root / f'log-{name}-{steps}-{tag}.txt'
         shutil.rmtree(out, ignore_errors=True)
@@ -255,6 +255,7 @@ def main(argv=None):
         for r in range(a.rounds):
             for steps in (short, long_):
                 for name in trainers: runs[name][steps].append(run(name, steps, f'round{r+1}'))   # alternate: ref, ours, ref, ours
+            floors.append(unet_floor(a.our_python, env, model, 2))   # batch 1 instance + 1 class latent, in each round too
     finally:
         if not a.keep and not a.workdir: shutil.rmtree(root, ignore_errors=True)
 
@@ -290,9 +291,10 @@ def main(argv=None):
           f"\n  by wall time per step: {fmt(ratio, '.2f')}x  {verdict(ratio)}"
           f"\n  by CPU time per step:  {fmt(cratio, '.2f')}x  {verdict(cratio)}"
           f"\n  (by wall-time difference: {fmt(dratio, '.2f')}x)")
-    floor = unet_floor(a.our_python, env, model, 2)   # batch 1 instance + 1 class image
+    floor = statistics.median([f for f in floors if f]) if any(floors) else None
     if floor and ok:
-        print(f"  ceiling: the bare UNet forward + backward + AdamW step on the same 2 latents takes {floor:.4f}s; even a trainer "
+        print(f"  ceiling: the bare UNet forward + backward + AdamW step on the same 2 latents takes {floor:.4f}s (median of one "
+              f"run per round: {', '.join(fmt(f, '.4f') for f in floors)}); even a trainer "
               f"with nothing else in its step would be {ref['median'] / floor:.2f}x faster than diffusers' by wall time "
               f"(ours spends {ours['median'] - floor:.4f}s per step beyond it)")
     print(f"peak RSS dreambooth_nb / diffusers: {ours['rss'] / ref['rss']:.2f}  ({ours['rss']:.0f} vs {ref['rss']:.0f} MiB); "
