@@ -127,3 +127,35 @@ def test_cli_runs_with_reference_flags(world, tmp_path, capsys):
     assert 'loss' in ea.Tags()['scalars'] and len(ea.Scalars('loss')) == 2
     assert 'validation' in ea.Tags()['images'], ea.Tags()   # the validation images reach TensorBoard, as in diffusers' script
     assert len(list((out / 'samples' / 'validation-2').glob('sample*.png'))) == 2
+
+
+def test_single_file_has_sd15_layout(tmp_path):
+    "A model shaped like SD 1.5 (4 levels, 2 layers each, SD's block types) exports under SD 1.5's own key names, and diffusers' reader of original checkpoints gets every weight back."
+    from diffusers import AutoencoderKL, UNet2DConditionModel, StableDiffusionPipeline
+    from safetensors import safe_open
+    from dreambooth_nb.train import export_single_file, load_single_file
+    c = tiny_components(seed=5)
+    c.unet = UNet2DConditionModel(sample_size=8, layers_per_block=2, block_out_channels=(32, 32, 64, 64), cross_attention_dim=32,
+                                  down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',), attention_head_dim=8,
+                                  up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3, norm_num_groups=16)
+    c.vae = AutoencoderKL(block_out_channels=(16, 16, 32, 32), layers_per_block=2, down_block_types=('DownEncoderBlock2D',) * 4,
+                          up_block_types=('UpDecoderBlock2D',) * 4, latent_channels=4, norm_num_groups=16, sample_size=64)
+    c.save(tmp_path / 'folder')
+    f = export_single_file(c, tmp_path / 'sd15.safetensors', dtype=torch.float32, layout='ldm')
+    with safe_open(str(f), 'pt') as fh: keys = {k: fh.get_slice(k).get_shape() for k in fh.keys()}
+    # names (and the VAE attention's 1x1-conv shape) as in the v1-5 checkpoint that AUTOMATIC1111 and ComfyUI load
+    for k in ('model.diffusion_model.input_blocks.3.0.op.weight', 'model.diffusion_model.input_blocks.11.0.in_layers.0.weight',
+              'model.diffusion_model.output_blocks.2.1.conv.weight', 'model.diffusion_model.output_blocks.5.2.conv.weight',
+              'model.diffusion_model.output_blocks.11.1.transformer_blocks.0.attn2.to_k.weight', 'model.diffusion_model.out.2.weight',
+              'first_stage_model.decoder.up.3.upsample.conv.weight', 'first_stage_model.encoder.down.0.downsample.conv.weight',
+              'cond_stage_model.transformer.text_model.final_layer_norm.weight'):
+        assert k in keys, k
+    assert len(keys['first_stage_model.encoder.mid.attn_1.q.weight']) == 4
+    pipe = StableDiffusionPipeline.from_single_file(str(f), config=str(tmp_path / 'folder'), local_files_only=True,
+                                                    safety_checker=None, requires_safety_checker=False)
+    c2 = load_single_file(f, c)
+    for part in ('unet', 'vae', 'text_encoder'):
+        sd = getattr(c, part).state_dict()
+        for other in (pipe, c2):
+            osd = getattr(other, part).state_dict()
+            assert sorted(osd) == sorted(sd) and all(torch.equal(sd[k], osd[k]) for k in sd), part
