@@ -15,6 +15,11 @@ def test_demo_command_writes_grid_model_and_figures(tmp_path, capsys):
     figs = json.loads((out / 'figures.json').read_text())['figures']
     assert figs['after']['n_class_samples'] == 3 and 0 <= figs['after']['subject_fidelity'] <= 1
     assert 'subject (shape+colour+pattern)' in capsys.readouterr().out
+    # run again with other class-image settings: the demo replaces its own class folder instead of stopping
+    rc = cli_main(['demo', '--model', str(tmp_path / 'base'), '--out-dir', str(out), '--steps', '1', '--num-class-images', '3',
+                   '--class-steps', '3', '--num-samples', '2', '--recontext-samples', '1', '--sample-steps', '2', '--no-progress'])
+    assert rc == 0 and 'replacing them' in capsys.readouterr().out
+    assert {json.loads(l)['settings']['num_inference_steps'] for l in (out / 'class' / 'manifest.jsonl').read_text().splitlines()} == {3}
 
 def test_demo_command_explains_a_missing_model(tmp_path, capsys):
     assert cli_main(['demo', '--model', str(tmp_path / 'nothing'), '--out-dir', str(tmp_path / 'd')]) == 2
