@@ -82,6 +82,7 @@ class DreamBoothConfig:
     # --- ours ---
     cache_latents: bool = True # encode instance and class images once with the frozen VAE
     random_flip: bool = False # mirror images left-right half of the time
+    bare_prompt_prob: float = 0.0 # share of instance examples with a caption file (NAME.txt) trained with the bare --instance_prompt instead
     concepts_list: str|None = None # a JSON file: a list of {instance_prompt, class_prompt, instance_data_dir, class_data_dir}
     use_lora: bool = False # train LoRA adapters (peft) on the UNet attention instead of all UNet weights
     lora_rank: int = 4 # rank of the LoRA adapters
@@ -174,6 +175,7 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
     if cfg.max_train_steps is not None and cfg.max_train_steps < 1: err("--max_train_steps must be at least 1.")
     if cfg.checkpoints_total_limit is not None and cfg.checkpoints_total_limit < 1: err("--checkpoints_total_limit must be at least 1.")
     if cfg.lora_rank < 1: err("--lora_rank must be at least 1.")
+    if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
     if cfg.class_labels_conditioning is not None: err("--class_labels_conditioning is for DeepFloyd IF, which this library does not train.")
     if cfg.push_to_hub: warnings.warn("--push_to_hub is not supported: upload output_dir with `huggingface-cli upload`.", UserWarning)
     if cfg.validation_images: warnings.warn("--validation_images (DeepFloyd IF upscaler) is ignored.", UserWarning)

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np, torch
 from PIL import Image, ImageOps, ImageDraw, UnidentifiedImageError
 from .core import image_files, pil_to_tensor, save_images, IMAGE_EXTS
+from .prior import read_manifest
 
 # %% auto #0
-__all__ = ['write_toy_images', 'DataError', 'load_images', 'square_crop', 'images_to_pixels', 'identifier_tokens',
-           'check_instance_prompt', 'encode_latent_dist', 'scale_latents', 'sample_latents', 'tokenize_prompts',
-           'encode_tokens', 'encode_prompts', 'epoch_order', 'batch_at', 'ImageSet', 'make_image_set', 'DreamBoothData',
-           'build_data']
+__all__ = ['CAPTION_EXT', 'write_toy_images', 'DataError', 'load_images', 'square_crop', 'images_to_pixels', 'identifier_tokens',
+           'check_instance_prompt', 'read_caption', 'orphan_captions', 'image_prompts', 'encode_latent_dist',
+           'scale_latents', 'sample_latents', 'tokenize_prompts', 'encode_tokens', 'encode_prompts', 'epoch_order',
+           'batch_at', 'ImageSet', 'make_image_set', 'DreamBoothData', 'build_data']
 
 # %% ../nbs/05_data.ipynb #0496f157
 def write_toy_images(folder:str|Path, # where to write the PNGs
@@ -109,6 +110,44 @@ def check_instance_prompt(instance_prompt:str, # the prompt of the instance imag
                       "drift towards your subject.", UserWarning, stacklevel=2)
     return toks
 
+# %% ../nbs/05_data.ipynb #43a47696
+CAPTION_EXT = '.txt'
+
+def read_caption(image:str|Path, # an image file
+                ) -> str|None:
+    "The caption in `NAME.txt` beside `image` (None if there is none); a `DataError` if it is empty."
+    f = Path(image).with_suffix(CAPTION_EXT)
+    if not f.exists(): return None
+    text = ' '.join(f.read_text(encoding='utf-8', errors='replace').split())
+    if not text: raise DataError(f"The caption file {f} is empty: write the image's prompt in it, or delete it.")
+    return text
+
+def orphan_captions(folder:str|Path, # an image folder
+                   ) -> list[Path]:
+    "Caption files in `folder` with no image of the same name beside them."
+    folder = Path(folder); stems = {p.stem for p in image_files(folder)}
+    return sorted(p for p in folder.glob(f'*{CAPTION_EXT}') if p.stem not in stems)
+
+def image_prompts(files:list, # the image files of one set
+                  default:str, # the prompt of an image with no caption (the instance or class prompt)
+                  what:str='instance', # 'instance' or 'class', for messages
+                  identifiers:list[str]|None=None, # words every caption must contain (the identifier), for instance images
+                 ) -> list[str]:
+    "Each image's prompt: its caption file, else (class images) the prompt its manifest records, else `default`."
+    files = [Path(f) for f in files]
+    if files and (orphans := orphan_captions(files[0].parent)):
+        raise DataError(f"Caption file(s) without an image of the same name in {files[0].parent}: "
+                        f"{', '.join(o.name for o in orphans[:5])}. Add the image or delete the caption.")
+    recs = read_manifest(files[0].parent) if files and what == 'class' else {}
+    out = []
+    for f in files:
+        cap = read_caption(f)
+        if cap is not None and identifiers and not any(w in identifier_tokens(cap) for w in identifiers):
+            raise DataError(f"The caption of {f.name} ({cap!r}) lacks the identifier {identifiers[0]!r}: an instance "
+                            f"caption names the subject with it, e.g. {default!r} plus what else the image shows.")
+        out.append(cap or recs.get(f.name, {}).get('prompt') or default)
+    return out
+
 # %% ../nbs/05_data.ipynb #c2e89698
 @torch.no_grad()
 def encode_latent_dist(vae:torch.nn.Module, # the frozen `AutoencoderKL`
@@ -196,6 +235,7 @@ class ImageSet:
     mean: torch.Tensor|None = None # (N, V, 4, h, w) latent means (with the cache)
     std: torch.Tensor|None = None # (N, V, 4, h, w) latent stds (with the cache)
     pixels: torch.Tensor|None = None # (N, V, 3, H, W) pixels (without the cache)
+    bare_idx: torch.Tensor|None = None # (N,) index of the bare instance prompt, for images with a caption (-1: none)
 
     def __len__(self): return len(self.files)
     @property
@@ -229,6 +269,7 @@ class DreamBoothData:
     input_ids: torch.Tensor # (P, L) token ids of `prompts`
     attention_mask: torch.Tensor # (P, L)
     embeds: torch.Tensor|None = None # (P, L, D) precomputed embeddings (frozen text encoder)
+    bare_prompt_prob: float = 0.0 # share of captioned instance examples trained with the bare instance prompt
 
     def __len__(self): return max(len(self.instance), len(self.class_)) if self.class_ is not None else len(self.instance)
 
@@ -247,6 +288,10 @@ class DreamBoothData:
         "latents (B,4,h,w), prompt_idx (B,), n_instance: instance examples first, then their class partners."
         ii = [i % len(self.instance) for i in indices]
         lat, pidx = [self._latents(self.instance, ii, generator, vae)], [self.instance.prompt_idx[ii]]
+        if self.bare_prompt_prob > 0 and self.instance.bare_idx is not None:   # captioned images: sometimes the bare prompt
+            bare = self.instance.bare_idx[ii]
+            use = (torch.rand(len(ii), generator=generator) < self.bare_prompt_prob) & (bare >= 0)
+            pidx[0] = torch.where(use, bare, pidx[0])
         if self.class_ is not None:
             ci = [i % len(self.class_) for i in indices]
             lat.append(self._latents(self.class_, ci, generator, vae)); pidx.append(self.class_.prompt_idx[ci])
@@ -265,6 +310,7 @@ def build_data(components, # `Components` (tokenizer, text encoder, frozen VAE)
                seed:int=0, # seed for random crops
                tokenizer_max_length:int|None=None, # tokenizer length
                use_attention_mask:bool=False, # pass the attention mask to the text encoder
+               bare_prompt_prob:float=0.0, # share of captioned instance examples trained with the bare instance prompt
               ) -> DreamBoothData:
     "The `DreamBoothData` of `concepts`, encoded once where the models are frozen."
     prompts, inst, cls = [], [], []
@@ -273,18 +319,21 @@ def build_data(components, # `Components` (tokenizer, text encoder, frozen VAE)
         return prompts.index(p)
     vae = components.vae if cache_latents else None
     for k, cpt in enumerate(concepts):
-        check_instance_prompt(cpt['instance_prompt'], cpt.get('class_prompt'))
+        ids = check_instance_prompt(cpt['instance_prompt'], cpt.get('class_prompt'))
         f, ims = load_images(cpt['instance_data_dir'], 'instance')
-        inst.append((f, ims, pidx(cpt['instance_prompt'])))
+        ps = image_prompts(f, cpt['instance_prompt'], 'instance', ids)
+        bare = [pidx(cpt['instance_prompt']) if p != cpt['instance_prompt'] else -1 for p in ps]
+        inst.append((f, ims, [pidx(p) for p in ps], bare))
         if with_prior_preservation:
             f, ims = load_images(cpt['class_data_dir'], 'class')
             if num_class_images: f, ims = f[:num_class_images], ims[:num_class_images]
-            cls.append((f, ims, pidx(cpt['class_prompt'])))
+            cls.append((f, ims, [pidx(p) for p in image_prompts(f, cpt['class_prompt'], 'class')], None))
     def join(sets, s):
-        files = sum([f for f, _, _ in sets], []); ims = sum([i for _, i, _ in sets], [])
-        pi = sum([[p] * len(f) for f, _, p in sets], [])
-        return make_image_set(files, ims, pi, resolution, vae, center_crop, random_flip, s)
+        files, ims, pi = (sum([x[j] for x in sets], []) for j in range(3))
+        out = make_image_set(files, ims, pi, resolution, vae, center_crop, random_flip, s)
+        if sets[0][3] is not None: out.bare_idx = torch.tensor(sum([x[3] for x in sets], []))
+        return out
     ids, mask = tokenize_prompts(components.tokenizer, prompts, tokenizer_max_length)
     emb = (encode_prompts(components.tokenizer, components.text_encoder, prompts, tokenizer_max_length, use_attention_mask)
            if precompute_text else None)
-    return DreamBoothData(join(inst, seed), join(cls, seed + 1) if cls else None, prompts, ids, mask, emb)
+    return DreamBoothData(join(inst, seed), join(cls, seed + 1) if cls else None, prompts, ids, mask, emb, bare_prompt_prob)

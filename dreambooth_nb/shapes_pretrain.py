@@ -14,7 +14,7 @@ from .shapes_world import world_batch, caption, IMAGE_SIZE, KNOWN_WORDS
 
 # %% auto #0
 __all__ = ['world_configs', 'new_world_components', 'to_model_space', 'train_vae', 'set_scaling_factor', 'cache_world_latents',
-           'pretraining_captions', 'encode_text', 'train_denoiser', 'pretrain_shapes_world']
+           'pretraining_captions', 'encode_text', 'train_denoiser', 'continue_pretraining', 'pretrain_shapes_world']
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #91dbb594
 def world_configs(latent_channels:int=4, # channels of the latent
@@ -93,11 +93,12 @@ def cache_world_latents(vae, # the frozen VAE
                         n:int, # how many images
                         seed:int=1, # the data seed (different from the VAE's)
                         bs:int=256, # encoding batch size
+                        patterned:float=0.0, # share of patterned objects ('a photo of a green dotted heart')
                        ) -> dict:
-    "Latent means and stds of `n` plain world images, with their attributes: the pretraining set."
+    "Latent means and stds of `n` world images, with their attributes: the pretraining set."
     means, stds, attrs = [], [], []
     for i in tqdm(range(0, n, bs), desc='caching latents'):
-        x, _, a = world_batch(min(bs, n - i), seed=seed, start=i)
+        x, _, a = world_batch(min(bs, n - i), seed=seed, start=i, patterned=patterned)
         d = vae.encode(to_model_space(x)).latent_dist
         means.append(d.mean); stds.append(d.std); attrs += a
     return dict(mean=torch.cat(means), std=torch.cat(stds), attrs=attrs)
@@ -167,6 +168,38 @@ def train_denoiser(c:Components, # components with a trained, frozen VAE
         if time_limit and time.time() - t0 > time_limit: break
     te.eval().requires_grad_(False); unet.eval().requires_grad_(False)
     return _finish(ema), losses
+
+# %% ../nbs/02b_shapes_pretrain.ipynb #8d34b0c3
+def continue_pretraining(out_dir:str|Path, # where to write the continued model (and its step-N checkpoints)
+                         base:str|Path='shapes-world', # the model to continue from
+                         steps:int=2500, # optimisation steps of this phase
+                         lr:float=3e-4, # peak learning rate (warm-up, then cosine)
+                         p_nocolour:float=0.5, # share of captions without the colour (class prompts)
+                         patterned:float=0.0, # share of patterned objects in the cached set
+                         seed:int|None=None, # the phase's seed (None: the number of earlier phases, as `pretrain_shapes_world` does)
+                         n_latents:int=30_000, # images in the cached pretraining set
+                         ckpt_every:int=250, # write a checkpoint every this many steps
+                         time_limit:float|None=None, # stop after this many seconds
+                        ) -> Components:
+    "Train one more text encoder + UNet phase on top of `base` and save it, its record extended, to `out_dir`."
+    from dreambooth_nb.models import load_components, world_path
+    c = load_components(base, device='cpu'); out_dir = Path(out_dir)
+    src = world_path(base) if isinstance(base, str) and not Path(base).exists() else Path(base)
+    record = json.loads((src / 'training.json').read_text()) if (src / 'training.json').exists() else {}
+    phases = record.get('denoiser_phases', [])
+    seed = len(phases) if seed is None else seed
+    cache = cache_world_latents(c.vae, n_latents, seed=record.get('seed', 0) + 1, patterned=patterned)
+    t0 = time.time()
+    def save(comps, path, done):
+        comps.vocabulary = sorted(KNOWN_WORDS); comps.save(path); write_checksums(path)
+        rec = dict(record, denoiser_phases=phases + [[done, lr, seed, p_nocolour, patterned]],
+                   denoiser_phase_fields=['steps', 'peak lr', 'seed', 'p_nocolour', 'patterned'],
+                   last_phase=dict(planned_steps=steps, done_steps=done, seconds=round(time.time() - t0), threads=torch.get_num_threads()))
+        (path / 'training.json').write_text(json.dumps(rec))
+    c, losses = train_denoiser(c, cache, steps=steps, lr=lr, seed=seed, p_nocolour=p_nocolour, time_limit=time_limit,
+                               ckpt_every=ckpt_every, on_checkpoint=lambda s, e: save(e, out_dir / f'step-{s}', s))
+    save(c, out_dir, len(losses))
+    return c
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #53c0cdf5
 def pretrain_shapes_world(out_dir:str|Path, # where to write the diffusers folder

@@ -11,9 +11,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 # %% auto #0
-__all__ = ['SHAPES', 'COLOURS', 'BACKGROUNDS', 'PATTERNS', 'IMAGE_SIZE', 'SUBJECT', 'KNOWN_WORDS', 'Attrs', 'random_attrs',
-           'shape_mask', 'draw', 'caption', 'world_sample', 'world_batch', 'subject_attrs', 'subject_images',
-           'find_clip_bpe', 'build_clip_tokenizer', 'unknown_words']
+__all__ = ['SHAPES', 'COLOURS', 'BACKGROUNDS', 'PATTERNS', 'IMAGE_SIZE', 'SUBJECT', 'BACKGROUND_ORDER', 'KNOWN_WORDS', 'Attrs',
+           'random_attrs', 'shape_mask', 'draw', 'caption', 'world_sample', 'world_batch', 'subject_attrs',
+           'subject_colours', 'subject_backgrounds', 'subject_images', 'subject_instances', 'parse_subject',
+           'describe_subject', 'find_clip_bpe', 'build_clip_tokenizer', 'unknown_words']
 
 # %% ../nbs/02_shapes_world.ipynb #149228fb
 SHAPES = ('circle', 'square', 'triangle', 'star', 'heart', 'cross', 'ring', 'diamond')
@@ -159,20 +160,70 @@ def world_batch(n:int, # how many samples
 
 # %% ../nbs/02_shapes_world.ipynb #f068c9e2
 SUBJECT = dict(shape='heart', colour='green', pattern='dots', pattern_colour='yellow')
+BACKGROUND_ORDER = ('white', 'gray', 'blue', 'black', 'purple', 'red', 'orange', 'green', 'yellow') # instance backgrounds are taken in this order
 
 def subject_attrs(**kw) -> dict:
     "The demo subject's fixed attributes (override with `kw`)."
     return {**SUBJECT, **kw}
 
+def subject_colours(subject:dict) -> set:
+    "The colours of `subject` (its main colour and its pattern's second colour)."
+    return {subject['colour'], subject.get('pattern_colour')} - {None}
+
+def subject_backgrounds(subject:dict, # the subject's attributes
+                        n:int=5, # how many backgrounds
+                        skip:tuple=(), # backgrounds to leave out too
+                       ) -> list[str]:
+    "The first `n` backgrounds of `BACKGROUND_ORDER` that are none of the subject's colours (nor in `skip`)."
+    return [b for b in BACKGROUND_ORDER if b not in subject_colours(subject) and b not in skip][:n]
+
 def subject_images(n:int=5, # how many instance images
                    seed:int=0, # the seed
                    subject:dict|None=None, # the subject's attributes (default `SUBJECT`)
-                   backgrounds:tuple=('white', 'gray', 'blue', 'black', 'purple'), # cycled over the images
+                   backgrounds:tuple|None=None, # cycled over the images (default: `subject_backgrounds`)
                   ) -> list[Image.Image]:
     "`n` instance images of the subject."
-    subject = subject or SUBJECT; rng = random.Random(seed)
-    return [draw(random_attrs(rng, background=backgrounds[i % len(backgrounds)], size=rng.uniform(0.3, 0.38), **subject))
-            for i in range(n)]
+    return [draw(a) for a in subject_instances(n, seed, subject, backgrounds)]
+
+def subject_instances(n:int=5, # how many instance images
+                      seed:int=0, # the seed
+                      subject:dict|None=None, # the subject's attributes (default `SUBJECT`)
+                      backgrounds:tuple|None=None, # cycled over the images (default: `subject_backgrounds`)
+                     ) -> list[Attrs]:
+    "The attributes of `n` instance images of the subject: varied size, place and angle, one background each."
+    subject = subject or SUBJECT; rng = random.Random(seed); backgrounds = backgrounds or subject_backgrounds(subject, n)
+    return [random_attrs(rng, background=backgrounds[i % len(backgrounds)], size=rng.uniform(0.3, 0.38), **subject) for i in range(n)]
+
+# %% ../nbs/02_shapes_world.ipynb #e333db6f
+_PATTERN_NAMES = {'stripes': 'stripes', 'striped': 'stripes', 'stripy': 'stripes', 'dots': 'dots', 'dotted': 'dots',
+                  'spotted': 'dots', 'spots': 'dots', 'checks': 'checks', 'checked': 'checks', 'checkered': 'checks',
+                  'two-tone': 'two-tone', 'plain': 'plain'}
+
+def parse_subject(text:str, # e.g. 'green heart with yellow dots', 'orange striped square', 'red star'
+                 ) -> dict:
+    "A subject's attributes (shape, colour, pattern, pattern_colour) from words of the world's vocabulary."
+    words = [w for w in text.lower().replace(',', ' ').split() if w not in ('a', 'an', 'with', 'and', 'in')]
+    shapes = [w for w in words if w in SHAPES]; colours = [w for w in words if w in COLOURS]
+    patterns = [_PATTERN_NAMES[w] for w in words if w in _PATTERN_NAMES]
+    unknown = [w for w in words if w not in SHAPES and w not in COLOURS and w not in _PATTERN_NAMES]
+    hint = (f"Describe a subject in the world's words, e.g. 'green heart with yellow dots': one shape ({', '.join(SHAPES)}), "
+            f"one or two colours ({', '.join(COLOURS)}), and optionally a pattern ({', '.join(PATTERNS[1:])}).")
+    if unknown: raise ValueError(f"ShapesWorld does not know {', '.join(map(repr, unknown))} in {text!r}. {hint}")
+    if len(shapes) != 1: raise ValueError(f"{text!r} names {len(shapes)} shapes; a subject has exactly one. {hint}")
+    if not colours: raise ValueError(f"{text!r} names no colour. {hint}")
+    if len(colours) > 2 or len(set(colours)) < len(colours): raise ValueError(f"{text!r} names {len(colours)} colours; give one or two different ones. {hint}")
+    pattern = patterns[0] if patterns else 'plain'
+    if len(set(patterns)) > 1: raise ValueError(f"{text!r} names more than one pattern. {hint}")
+    if pattern == 'plain' and len(colours) == 2: raise ValueError(f"{text!r} names a second colour but no pattern to put it in. {hint}")
+    pc = (colours[1] if len(colours) == 2 else next(c for c in ('yellow', 'white', 'black', 'red') if c != colours[0])) if pattern != 'plain' else None
+    return dict(shape=shapes[0], colour=colours[0], pattern=pattern, pattern_colour=pc)
+
+def describe_subject(subject:dict) -> str:
+    "The subject in words, e.g. 'green heart with yellow dots' (`parse_subject` reads it back)."
+    s = f"{subject['colour']} {subject['shape']}"
+    if subject.get('pattern', 'plain') == 'plain': return s
+    if subject['pattern'] == 'two-tone': return f"two-tone {subject['colour']} and {subject['pattern_colour']} {subject['shape']}"
+    return f"{s} with {subject['pattern_colour']} {subject['pattern']}"
 
 # %% ../nbs/02_shapes_world.ipynb #24c94a21
 def find_clip_bpe() -> Path:

@@ -359,7 +359,8 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     resolution = cfg.resolution or c.resolution
     data = build_data(c, concepts, resolution, cfg.with_prior_preservation, cfg.num_class_images, cfg.center_crop,
                       cfg.random_flip, cfg.cache_latents, precompute_text=not cfg.train_text_encoder, seed=cfg.seed,
-                      tokenizer_max_length=cfg.tokenizer_max_length, use_attention_mask=cfg.text_encoder_use_attention_mask)
+                      tokenizer_max_length=cfg.tokenizer_max_length, use_attention_mask=cfg.text_encoder_use_attention_mask,
+                      bare_prompt_prob=cfg.bare_prompt_prob)
     params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank)
     if cfg.gradient_checkpointing:
         c.unet.enable_gradient_checkpointing()
