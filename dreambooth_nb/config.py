@@ -34,6 +34,8 @@ class DreamBoothConfig:
     resolution: int|None = None # image side in pixels (None: the model's native resolution)
     center_crop: bool = False # centre-crop images (otherwise crop at a random offset)
     train_text_encoder: bool = False # train the text encoder as well as the UNet
+    text_encoder_lr: float|None = None # learning rate of the text encoder when it trains (None: --learning_rate)
+    train_identifier_embedding: bool = False # train only the identifier's token embedding in the text encoder (every other word keeps its meaning)
     train_batch_size: int = 4 # instance examples per micro-batch (per device); prior preservation doubles the batch
     sample_batch_size: int = 4 # batch size for generating class images
     num_train_epochs: int = 1 # epochs (overridden by max_train_steps)
@@ -175,6 +177,14 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
     if cfg.max_train_steps is not None and cfg.max_train_steps < 1: err("--max_train_steps must be at least 1.")
     if cfg.checkpoints_total_limit is not None and cfg.checkpoints_total_limit < 1: err("--checkpoints_total_limit must be at least 1.")
     if cfg.lora_rank < 1: err("--lora_rank must be at least 1.")
+    if cfg.train_identifier_embedding and cfg.train_text_encoder:
+        err("--train_identifier_embedding trains one row of the text encoder, --train_text_encoder all of it: choose one.")
+    if cfg.train_identifier_embedding and cfg.pre_compute_text_embeddings:
+        err("--train_identifier_embedding changes the prompts' embeddings as it trains: drop --pre_compute_text_embeddings.")
+    te_trains = cfg.train_text_encoder or cfg.train_identifier_embedding
+    if cfg.text_encoder_lr is not None and (not te_trains or cfg.text_encoder_lr <= 0):
+        err(f"--text_encoder_lr ({cfg.text_encoder_lr}) sets the text encoder's learning rate: it needs --train_text_encoder "
+            "(or --train_identifier_embedding) and a positive value.")
     if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
     if cfg.class_labels_conditioning is not None: err("--class_labels_conditioning is for DeepFloyd IF, which this library does not train.")
     if cfg.push_to_hub: warnings.warn("--push_to_hub is not supported: upload output_dir with `huggingface-cli upload`.", UserWarning)

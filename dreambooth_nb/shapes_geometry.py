@@ -11,20 +11,36 @@ from PIL import Image
 from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, Attrs, shape_mask
 
 # %% auto #0
-__all__ = ['SYMMETRY', 'MIN_IOU', 'MIN_PATTERN_SHARE', 'segment', 'fit_shape', 'erode', 'nearest_colour', 'judge_image',
-           'looks_like_subject', 'shows_subject', 'vae_round_trip_iou', 'fit_overlay']
+__all__ = ['SYMMETRY', 'MIN_IOU', 'MIN_PATTERN_SHARE', 'fill_small_holes', 'segment', 'fit_shape', 'erode', 'nearest_colour',
+           'judge_image', 'looks_like_subject', 'shows_subject', 'vae_round_trip_iou', 'fit_overlay']
 
 # %% ../nbs/02c_shapes_geometry.ipynb #a3898f07
 def _rgb(im:Image.Image) -> np.ndarray: return np.asarray(im.convert('RGB'), dtype=np.float32)
 
+def fill_small_holes(mask:np.ndarray, # (H,W) bool
+                     max_area:int=40, # enclosed background regions up to this many pixels become object
+                    ) -> np.ndarray:
+    "`mask` with its small enclosed holes filled: a pattern's dots close to the background colour are still the object."
+    H, W = mask.shape; seen = mask.copy(); out = mask.copy()
+    for y0, x0 in zip(*np.nonzero(~mask)):
+        if seen[y0, x0]: continue
+        comp, stack, border = [], [(y0, x0)], False; seen[y0, x0] = True
+        while stack:
+            y, x = stack.pop(); comp.append((y, x)); border |= y in (0, H - 1) or x in (0, W - 1)
+            for v, u in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+                if 0 <= v < H and 0 <= u < W and not seen[v, u]: seen[v, u] = True; stack.append((v, u))
+        if not border and len(comp) <= max_area:
+            for y, x in comp: out[y, x] = True
+    return out
+
 def segment(im:Image.Image, # a ShapesWorld image (one object on a flat background)
             thresh:float=60.0, # RGB distance from the background colour beyond which a pixel is the object
            ) -> tuple[np.ndarray, np.ndarray]:
-    "(object mask (H,W) bool, background RGB): pixels far from the median colour of the image's 2-pixel border."
+    "(object mask (H,W) bool, background RGB): pixels far from the median colour of the image's 2-pixel border, small holes filled."
     a = _rgb(im)
     border = np.concatenate([a[:2].reshape(-1, 3), a[-2:].reshape(-1, 3), a[:, :2].reshape(-1, 3), a[:, -2:].reshape(-1, 3)])
     bg = np.median(border, 0)
-    return np.linalg.norm(a - bg, axis=-1) > thresh, bg
+    return fill_small_holes(np.linalg.norm(a - bg, axis=-1) > thresh), bg
 
 # %% ../nbs/02c_shapes_geometry.ipynb #f3f1963a
 SYMMETRY = dict(circle=0, ring=0, square=90, cross=90, diamond=180, triangle=120, star=72, heart=360) # rotation period in degrees (0: any)
@@ -71,14 +87,17 @@ def nearest_colour(rgb:np.ndarray, # (..., 3) RGB values
 
 def judge_image(im:Image.Image, # a ShapesWorld image
                ) -> dict:
-    "What geometry and the palette read off `im`: shape (best-fitting outline), its IoU, every shape's IoU, colour, colour shares, background."
+    "What geometry and the palette read off `im`: shape (best-fitting outline), its IoU, every shape's IoU, colour, colour shares, second-colour shares, background."
     mask, bg = segment(im)
     ious = {s: fit_shape(mask, s)[0] for s in SHAPES}
     shape = max(ious, key=ious.get)
     inner = erode(mask); inner = inner if inner.sum() >= 8 else mask
-    idx = nearest_colour(_rgb(im)[inner]) if inner.any() else np.zeros(0, int)
+    px = _rgb(im)[inner]; idx = nearest_colour(px) if inner.any() else np.zeros(0, int)
     shares = {k: float((idx == i).mean()) if len(idx) else 0.0 for i, k in enumerate(COLOURS)}
-    return dict(shape=shape, iou=ious[shape], ious=ious, colour=max(shares, key=shares.get), colour_shares=shares,
+    colour = max(shares, key=shares.get)
+    d = {k: np.linalg.norm(px - np.array(v, np.float32), axis=-1) for k, v in COLOURS.items()}
+    second = {k: float((d[k] < d[colour]).mean()) if len(px) else 0.0 for k in COLOURS if k != colour}
+    return dict(shape=shape, iou=ious[shape], ious=ious, colour=colour, colour_shares=shares, second_shares=second,
                 background=list(BACKGROUNDS)[int(nearest_colour(bg, BACKGROUNDS))], object_share=float(mask.mean()))
 
 # %% ../nbs/02c_shapes_geometry.ipynb #7540c371
@@ -90,7 +109,7 @@ def looks_like_subject(j:dict, # from `judge_image`
                       ) -> bool:
     "The subject's colours: its main colour, and its pattern's second colour visibly present."
     return j['colour'] == subject['colour'] and (subject.get('pattern', 'plain') == 'plain'
-                                                 or j['colour_shares'][subject['pattern_colour']] >= MIN_PATTERN_SHARE)
+                                                 or j['second_shares'][subject['pattern_colour']] >= MIN_PATTERN_SHARE)
 
 def shows_subject(j:dict, # from `judge_image`
                   subject:dict, # shape, colour, pattern, pattern_colour

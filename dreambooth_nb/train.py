@@ -16,9 +16,9 @@ from .config import (DreamBoothConfig, ConfigError, validate_config, load_concep
 from .checkpoint import save_checkpoint, load_checkpoint, resolve_checkpoint, read_trainer_state
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'count_params', 'make_optimizer',
-           'ensure_class_images', 'save_samples', 'log_images', 'ldm_unet_name', 'ldm_vae_name', 'ldm_state_dict',
-           'export_single_file', 'load_single_file', 'training_step', 'train', 'finish', 'train_main']
+__all__ = ['LORA_TARGETS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'identifier_ids', 'count_params',
+           'make_optimizer', 'ensure_class_images', 'save_samples', 'log_images', 'ldm_unet_name', 'ldm_vae_name',
+           'ldm_state_dict', 'export_single_file', 'load_single_file', 'training_step', 'train', 'finish', 'train_main']
 
 # %% ../nbs/06_train.ipynb #db880522
 def diffusion_target(noise_scheduler, # the training (DDPM) scheduler
@@ -60,6 +60,7 @@ def prepare_trainable(c:Components, # the model
                       train_text_encoder:bool=False, # also train the text encoder
                       use_lora:bool=False, # train LoRA adapters on the UNet's attention instead of the whole UNet
                       lora_rank:int=4, # LoRA rank
+                      identifier_ids:list[int]|None=None, # train only these rows of the text encoder's token embedding
                      ) -> list[torch.nn.Parameter]:
     "Set `requires_grad` on the parts that train and return their parameters; the VAE stays frozen."
     c.vae.requires_grad_(False); c.text_encoder.requires_grad_(train_text_encoder)
@@ -71,7 +72,20 @@ def prepare_trainable(c:Components, # the model
     assert not any(p.requires_grad for p in c.vae.parameters()), 'the VAE must stay frozen'
     params = [p for p in c.unet.parameters() if p.requires_grad]
     if train_text_encoder: params += list(c.text_encoder.parameters())
+    elif identifier_ids:   # the token-embedding matrix trains, but a gradient mask lets only the identifier's rows move
+        w = c.text_encoder.get_input_embeddings().weight; w.requires_grad_(True)
+        mask = torch.zeros(w.shape[0], 1, device=w.device, dtype=w.dtype); mask[list(identifier_ids)] = 1
+        w.register_hook(lambda g: g * mask)
+        params.append(w)
     return params
+
+def identifier_ids(tokenizer, # the model's tokenizer
+                   concepts:list[dict], # the concepts (their instance and class prompts)
+                  ) -> list[int]:
+    "The token ids of the identifier words of the concepts' instance prompts ('sks' in 'a photo of sks dog')."
+    from dreambooth_nb.data import identifier_tokens
+    words = {w for c in concepts for w in identifier_tokens(c['instance_prompt'], c.get('class_prompt'))}
+    return sorted({i for w in words for i in tokenizer(w, add_special_tokens=False).input_ids})
 
 def count_params(m:torch.nn.Module, trainable:bool|None=None) -> int:
     "Parameters of `m` (only trainable ones if `trainable`, only frozen ones if `trainable is False`)."
@@ -81,8 +95,14 @@ def count_params(m:torch.nn.Module, trainable:bool|None=None) -> int:
 def make_optimizer(params:list, # the trainable parameters
                    cfg:DreamBoothConfig, # learning rate and Adam settings
                    lr:float|None=None, # the (possibly scaled) learning rate; None means `cfg.learning_rate`
+                   text_encoder_params=(), # the text encoder's parameters among `params`: they get `cfg.text_encoder_lr`, if set
                   ) -> torch.optim.Optimizer:
     "AdamW, or 8-bit AdamW with `use_8bit_adam` (a clear error when bitsandbytes is missing)."
+    te = {id(p) for p in text_encoder_params} if cfg.text_encoder_lr or cfg.train_identifier_embedding else set()
+    if te:   # the identifier's embedding has no weight decay: decay would shrink every other word's row too
+        params = [dict(params=[p for p in params if id(p) not in te]),
+                  dict(params=[p for p in params if id(p) in te], lr=cfg.text_encoder_lr or lr or cfg.learning_rate,
+                       **(dict(weight_decay=0.0) if cfg.train_identifier_embedding else {}))]
     kw = dict(lr=lr or cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon)
     if cfg.use_8bit_adam:
         try: import bitsandbytes as bnb
@@ -352,16 +372,18 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     if saved and saved.get('model_config_hash') not in (None, c.config_hash()):
         raise ConfigError(f"Cannot resume from {ckpt}: it was trained on a model with a different architecture.")
     ensure_class_images(cfg, c, concepts, acc.is_main_process); acc.wait_for_everyone()
+    te_trains = cfg.train_text_encoder or cfg.train_identifier_embedding
     wdt = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(acc.mixed_precision, torch.float32)
     if wdt != torch.float32:   # frozen parts only run forward: keep them in the compute precision
         c.vae.to(dtype=wdt)
-        if not cfg.train_text_encoder: c.text_encoder.to(dtype=wdt)
+        if not te_trains: c.text_encoder.to(dtype=wdt)
     resolution = cfg.resolution or c.resolution
     data = build_data(c, concepts, resolution, cfg.with_prior_preservation, cfg.num_class_images, cfg.center_crop,
-                      cfg.random_flip, cfg.cache_latents, precompute_text=not cfg.train_text_encoder, seed=cfg.seed,
+                      cfg.random_flip, cfg.cache_latents, precompute_text=not te_trains, seed=cfg.seed,
                       tokenizer_max_length=cfg.tokenizer_max_length, use_attention_mask=cfg.text_encoder_use_attention_mask,
                       bare_prompt_prob=cfg.bare_prompt_prob)
-    params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank)
+    params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank,
+                               identifier_ids(c.tokenizer, concepts) if cfg.train_identifier_embedding else None)
     if cfg.gradient_checkpointing:
         c.unet.enable_gradient_checkpointing()
         if cfg.train_text_encoder: c.text_encoder.gradient_checkpointing_enable()
@@ -377,10 +399,10 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     updates_per_epoch = math.ceil(per_epoch / cfg.gradient_accumulation_steps)
     max_steps = cfg.max_train_steps or cfg.num_train_epochs * updates_per_epoch
     lr = cfg.learning_rate * (cfg.gradient_accumulation_steps * cfg.train_batch_size * acc.num_processes if cfg.scale_lr else 1)
-    opt = make_optimizer(params, cfg, lr)
+    opt = make_optimizer(params, cfg, lr, c.text_encoder.parameters() if te_trains else ())
     sched = get_scheduler(cfg.lr_scheduler, opt, num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes,
                           num_training_steps=max_steps * acc.num_processes, num_cycles=cfg.lr_num_cycles, power=cfg.lr_power)
-    if cfg.train_text_encoder: unet, te, opt, sched = acc.prepare(c.unet, c.text_encoder, opt, sched)
+    if te_trains: unet, te, opt, sched = acc.prepare(c.unet, c.text_encoder, opt, sched)
     else: (unet, opt, sched), te = acc.prepare(c.unet, opt, sched), None
     gen = torch.Generator().manual_seed(cfg.seed + acc.process_index)
     global_step, losses = 0, []

@@ -48,6 +48,49 @@ def test_exact_resume_hard_settings(world, tmp_path):
     assert other['losses'][0] != full['losses'][0]
 
 
+def test_captions_and_bare_prompt_resume_exactly(world, tmp_path):
+    "Per-image captions with --bare_prompt_prob draw from the training generator: resume stays exact; a caption changes the run."
+    inst = tmp_path / 'captioned'; files = write_toy_images(inst, n=4, colour='crimson', seed=1)
+    for f, bg in zip(files, ('white', 'gray', 'blue', 'black')): f.with_suffix('.txt').write_text(f'a photo of sks disc on a {bg} background')
+    kw = dict(instance_data_dir=str(inst), bare_prompt_prob=0.5, train_text_encoder=True)
+    full = train(_cfg(world, tmp_path / 'full', **kw))
+    train(_cfg(world, tmp_path / 'res', **kw), stop_after=3)
+    rest = train(_cfg(world, tmp_path / 'res', resume_from_checkpoint='latest', **kw))
+    assert rest['losses'] == full['losses']
+    plain = train(_cfg(world, tmp_path / 'plain'), stop_after=2)
+    assert plain['losses'][:2] != full['losses'][:2]
+    with pytest.raises(ConfigError, match='bare_prompt_prob'):
+        train(_cfg(world, tmp_path / 'bad', bare_prompt_prob=1.5))
+
+
+def test_text_encoder_lr(world, tmp_path):
+    "--text_encoder_lr gives the text encoder its own learning rate (a second AdamW group); it needs --train_text_encoder."
+    from dreambooth_nb.train import make_optimizer
+    c = tiny_components(); params = list(c.unet.parameters()) + list(c.text_encoder.parameters())
+    opt = make_optimizer(params, _cfg(world, tmp_path, train_text_encoder=True, text_encoder_lr=1e-3), 1e-4, c.text_encoder.parameters())
+    assert [g['lr'] for g in opt.param_groups] == [1e-4, 1e-3]
+    assert len(opt.param_groups[1]['params']) == len(list(c.text_encoder.parameters()))
+    assert len(make_optimizer(params, _cfg(world, tmp_path), 1e-4, c.text_encoder.parameters()).param_groups) == 1
+    r = train(_cfg(world, tmp_path / 'te', train_text_encoder=True, text_encoder_lr=1e-2, max_train_steps=2))
+    assert r['global_step'] == 2
+    with pytest.raises(ConfigError, match='text_encoder_lr'):
+        train(_cfg(world, tmp_path / 'bad', text_encoder_lr=1e-3))
+
+
+def test_train_identifier_embedding(world, tmp_path):
+    "--train_identifier_embedding moves only the identifier's row of the text encoder: every other word keeps its meaning."
+    from transformers import CLIPTextModel
+    r = train(_cfg(world, tmp_path / 'ident', train_identifier_embedding=True, text_encoder_lr=1e-2, max_train_steps=3))
+    before, after = tiny_components().text_encoder.state_dict(), CLIPTextModel.from_pretrained(r['model_dir'] / 'text_encoder').state_dict()
+    tok = tiny_components().tokenizer; sks = tok('sks', add_special_tokens=False).input_ids
+    key = next(k for k in before if k.endswith('token_embedding.weight'))
+    changed = (before[key] != after[key]).any(1).nonzero().flatten().tolist()
+    assert changed == sorted(sks), (changed, sks)   # the tiny tokenizer spells 'sks' in three tokens
+    assert all(torch.equal(before[k], after[k]) for k in before if k != key)
+    with pytest.raises(ConfigError, match='choose one'):
+        train(_cfg(world, tmp_path / 'bad', train_identifier_embedding=True, train_text_encoder=True))
+
+
 def test_resume_refuses_other_config_and_missing_checkpoint(world, tmp_path):
     train(_cfg(world, tmp_path / 'r'), stop_after=3)
     with pytest.raises(ConfigError, match='train_batch_size'):

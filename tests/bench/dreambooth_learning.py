@@ -34,7 +34,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--model', default='shapes-world', help="the base model: 'shapes-world' or a diffusers folder")
     p.add_argument('--subjects', nargs='+', default=list(SUBJECTS), help='subjects in the world\'s words')
-    for k in ('steps', 'learning_rate', 'batch_size', 'bare_prompt_prob', 'num_class_images', 'class_background_share', 'class_steps',
+    for k in ('steps', 'learning_rate', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'num_class_images', 'class_background_share', 'class_steps',
               'sample_steps', 'guidance_scale', 'scheduler', 'seed'):
         p.add_argument('--' + k.replace('_', '-'), type=type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
     p.add_argument('--num-samples', type=int, default=24, help='samples per prompt (each recontextualisation prompt gets as many)')
@@ -68,7 +68,7 @@ def main(argv=None):
                 trained, res = fine_tune(base, d / name.replace(' ', '-'), d / 'instance', d / 'class', noun=noun, steps=a.steps,
                                          learning_rate=a.learning_rate, batch_size=a.batch_size, prior_loss_weight=lam,
                                          num_class_images=a.num_class_images, bare_prompt_prob=a.bare_prompt_prob, seed=a.seed,
-                                         train_text_encoder=D['train_text_encoder'])
+                                         train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr)
                 cols[name] = {**judge(trained, name.replace(' ', '-')), 'train_s': time.time() - t}
             print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}; {time.time() - t0:.0f}s) ===')
             print(figures_table(cols, noun, names={**{k: v for k, v in __import__('dreambooth_nb.demo', fromlist=['x']).FIGURE_NAMES.items() if k != 'embedding_similarity'},
