@@ -8,7 +8,7 @@ import json, re
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['readme_text', 'write_readme']
+__all__ = ['FLAGS', 'readme_text', 'write_readme', 'execute_book']
 
 # %% ../nbs/10_docs.ipynb #67ae62b1
 _HIDE = ('hide', 'hide_input', 'exporti', 'include: false', 'echo: false')
@@ -35,6 +35,36 @@ def write_readme(nb_path:str|Path='nbs/index.ipynb', # the index notebook
     "Write README.md from the index notebook."
     Path(dest).write_text(readme_text(nb_path)); return Path(dest)
 
+# %% ../nbs/10_docs.ipynb #9e8a33c5
+FLAGS = ('slow', 'llm', 'gpu', 'hub') # cell flags the tests skip
+
+def _flagged(src:str, flags) -> bool:
+    return any(d.split()[0] in flags for d in _directives(src) if d.split()) or 'eval: false' in _directives(src)
+
+def execute_book(paths:list, # the notebooks to execute in place
+                 run_flags:tuple=(), # flagged cells to run too, e.g. ('slow',)
+                ) -> dict:
+    "Execute each notebook in place, keeping its outputs (cells flagged in `FLAGS` and not in `run_flags` are skipped); return seconds per notebook."
+    import os, time
+    from execnb.shell import CaptureShell
+    skip = [f for f in FLAGS if f not in run_flags]
+    pre = lambda cell: _flagged(cell.get('source', '') if isinstance(cell.get('source'), str) else ''.join(cell.get('source', [])), skip)
+    secs, cwd = {}, os.getcwd()
+    try:
+        for p in map(lambda x: Path(x).resolve(), paths):
+            os.chdir(p.parent); t = time.time()
+            CaptureShell().execute(p, p, exc_stop=True, preproc=pre)
+            secs[p.name] = time.time() - t
+    finally: os.chdir(cwd)
+    return secs
+
 # %% ../nbs/10_docs.ipynb #cce9e8c6
 #| eval: false
-if __name__ == '__main__': write_readme()
+if __name__ == '__main__':
+    import argparse
+    ap = argparse.ArgumentParser(description='Write README.md from nbs/index.ipynb, or re-execute chapters in place (--execute).')
+    ap.add_argument('--execute', nargs='+', default=None, help='notebooks to execute in place, keeping their outputs')
+    ap.add_argument('--flags', nargs='*', default=[], help=f'flagged cells to run too (of {", ".join(FLAGS)})')
+    a = ap.parse_args()
+    if a.execute: print({k: round(v) for k, v in execute_book(a.execute, tuple(a.flags)).items()})
+    else: write_readme()

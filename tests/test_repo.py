@@ -17,3 +17,18 @@ def test_readme_test_command_is_what_ci_runs():
 def test_cli_help_lists_commands():
     out = subprocess.run([sys.executable, '-m', 'dreambooth_nb.cli', '--help'], capture_output=True, text=True)
     for c in ('demo', 'prior', 'train', 'sample', 'prompts'): assert c in out.stdout
+
+def test_chapters_that_draw_are_committed_with_their_pictures():
+    "The book shows its work: a chapter that draws images (show_images, image_grid, matplotlib) is committed executed."
+    import json, re
+    missing = []
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        cells = json.loads(nb.read_text())['cells']
+        draws = any(c['cell_type'] == 'code' and re.search(r'show_images\(|image_grid\(|plt\.|labelled_grid\(', ''.join(c['source'])) for c in cells)
+        has_png = any('image/png' in o.get('data', {}) for c in cells if c['cell_type'] == 'code' for o in c.get('outputs', []))
+        if draws and not has_png: missing.append(nb.name)
+    assert not missing, f"{missing} draw pictures but are committed without them: run `python -m dreambooth_nb.docs --execute` on them."
+
+def test_book_stays_small():
+    total = sum(p.stat().st_size for p in (ROOT / 'nbs').glob('*.ipynb'))
+    assert total <= 5 * 2**20, f'the notebooks take {total / 2**20:.1f} MB: keep figures small (64-px images, no huge grids)'
