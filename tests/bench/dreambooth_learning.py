@@ -25,7 +25,7 @@ from dreambooth_nb.shapes_world import parse_subject, describe_subject
 from dreambooth_nb.shapes_geometry import judge_image
 from dreambooth_nb.core import save_image_atomic
 from dreambooth_nb.demo import (demo, labelled_grid, write_instance_images, sample_prompt, fine_tune, learning_figures, figures_table,
-                                instance_prompt, class_prompt, class_prompts, recontext_prompts, recontext_backgrounds)
+                                FIGURE_NAMES, instance_prompt, class_prompt, class_prompts, recontext_prompts, recontext_backgrounds)
 
 D = {k: v.default for k, v in inspect.signature(demo).parameters.items()}   # the demo's defaults
 SUBJECTS = ('orange square with blue stripes', 'purple diamond with white dots', 'blue circle with yellow checks')
@@ -71,8 +71,8 @@ def main(argv=None):
                                          train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr)
                 cols[name] = {**judge(trained, name.replace(' ', '-')), 'train_s': time.time() - t}
             print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}; {time.time() - t0:.0f}s) ===')
-            print(figures_table(cols, noun, names={**{k: v for k, v in __import__('dreambooth_nb.demo', fromlist=['x']).FIGURE_NAMES.items() if k != 'embedding_similarity'},
-                                                   'train_s': 'training wall time (s)'}), flush=True)
+            names = {**{k: v for k, v in FIGURE_NAMES.items() if k != 'embedding_similarity'}, 'train_s': 'training wall time (s)'}
+            print(figures_table(cols, noun, names=names), flush=True)
             allres[text] = cols
         rows = [('"a photo of sks [noun]": the subject', lambda c, b: c['subject_fidelity'], 0.8, '>='),
                 ('"... on a [colour] background" (unseen): subject on it', lambda c, b: c['recontext_fidelity'], 0.7, '>='),
