@@ -19,7 +19,7 @@ from .data import DataError, load_images, image_prompts, CAPTION_EXT
 from .train import train
 from .shapes_world import (SUBJECT, SHAPES, COLOURS, BACKGROUND_ORDER, caption, subject_instances, subject_colours,
                                         parse_subject, describe_subject, draw)
-from .shapes_geometry import judge_image, shows_subject, looks_like_subject, MIN_IOU, MIN_PATTERN_SHARE
+from .shapes_geometry import judge_image, background_colour, shows_subject, looks_like_subject, MIN_IOU, MIN_PATTERN_SHARE
 from .shapes_eval import load_evaluator
 
 # %% auto #0
@@ -95,7 +95,7 @@ def read_instance_folder(src:str|Path, # the learner's folder of ShapesWorld-sty
     if bad: raise DataError(f"This model's images are {resolution}×{resolution} pixels; in {src}: {', '.join(bad[:5])}. "
                             "Resize or redraw them.")
     caps = image_prompts(files, '', 'instance', [IDENTIFIER])   # the learner's own captions, checked ('' where there is none)
-    caps = [c or f'{instance_prompt(noun)} on a {judge_image(im)["background"]} background' for c, im in zip(caps, ims)]
+    caps = [c or f'{instance_prompt(noun)} on a {background_colour(im)} background' for c, im in zip(caps, ims)]
     return ims, caps, read_subject(ims, noun)
 
 def write_captioned(images:list[Image.Image], # the instance images
@@ -314,7 +314,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
         say(f'1. Drew {len(inst_files)} instance images of the subject, a {describe_subject(sub)}, into {out / "instance"}, '
             f'each with its caption, e.g. "{(inst_files[0].with_suffix(CAPTION_EXT)).read_text().strip()}".')
     noun = sub['shape']; real = [Image.open(f).convert('RGB') for f in inst_files]
-    shown = [judge_image(im)['background'] for im in real]
+    shown = [background_colour(im) for im in real]
     ctx = recontext_backgrounds(sub, shown)
     prompts = {instance_prompt(noun): num_samples, **{p: recontext_samples for p in recontext_prompts(ctx, noun)}, class_prompt(noun): num_samples}
     sk = dict(steps=sample_steps, guidance_scale=guidance_scale, scheduler=scheduler, progress=progress)
@@ -393,7 +393,7 @@ def learning_curve(base:Components, # the base model
     from dreambooth_nb.checkpoint import list_checkpoints
     out = Path(out_dir); noun = subject['shape']
     real = [Image.open(f).convert('RGB') for f in image_files(out / 'instance')]
-    ctx = recontext_backgrounds(subject, [judge_image(im)['background'] for im in real])
+    ctx = recontext_backgrounds(subject, [background_colour(im) for im in real])
     prompts = [instance_prompt(noun), *recontext_prompts(ctx, noun), class_prompt(noun)]
     figs = lambda c: learning_figures({p: sample_prompt(c, p, num_samples, seed=seed, steps=sample_steps, progress=False) for p in prompts},
                                       real, subject, ctx)

@@ -12,7 +12,8 @@ from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, Attrs, shape_mask
 
 # %% auto #0
 __all__ = ['SYMMETRY', 'MIN_IOU', 'MIN_PATTERN_SHARE', 'fill_small_holes', 'segment', 'fit_shape', 'erode', 'nearest_colour',
-           'judge_image', 'looks_like_subject', 'shows_subject', 'vae_round_trip_iou', 'fit_overlay']
+           'judge_image', 'background_colour', 'looks_like_subject', 'shows_subject', 'vae_round_trip_iou',
+           'fit_overlay']
 
 # %% ../nbs/02c_shapes_geometry.ipynb #a3898f07
 def _rgb(im:Image.Image) -> np.ndarray: return np.asarray(im.convert('RGB'), dtype=np.float32)
@@ -87,9 +88,10 @@ def nearest_colour(rgb:np.ndarray, # (..., 3) RGB values
 
 def judge_image(im:Image.Image, # a ShapesWorld image
                ) -> dict:
-    "What geometry and the palette read off `im`: shape (best-fitting outline), its IoU, every shape's IoU, colour, colour shares, second-colour shares, background."
+    "What geometry and the palette read off `im`: shape (best-fitting outline), its IoU, angle and size, every shape's IoU, colour, colour shares, second-colour shares, background."
     mask, bg = segment(im)
-    ious = {s: fit_shape(mask, s)[0] for s in SHAPES}
+    fits = {s: fit_shape(mask, s) for s in SHAPES}
+    ious = {s: f[0] for s, f in fits.items()}
     shape = max(ious, key=ious.get)
     inner = erode(mask); inner = inner if inner.sum() >= 8 else mask
     px = _rgb(im)[inner]; idx = nearest_colour(px) if inner.any() else np.zeros(0, int)
@@ -97,8 +99,15 @@ def judge_image(im:Image.Image, # a ShapesWorld image
     colour = max(shares, key=shares.get)
     d = {k: np.linalg.norm(px - np.array(v, np.float32), axis=-1) for k, v in COLOURS.items()}
     second = {k: float((d[k] < d[colour]).mean()) if len(px) else 0.0 for k in COLOURS if k != colour}
-    return dict(shape=shape, iou=ious[shape], ious=ious, colour=colour, colour_shares=shares, second_shares=second,
-                background=list(BACKGROUNDS)[int(nearest_colour(bg, BACKGROUNDS))], object_share=float(mask.mean()))
+    return dict(shape=shape, iou=ious[shape], ious=ious, angle=fits[shape][1], size=fits[shape][2], colour=colour,
+                colour_shares=shares, second_shares=second, background=_background_name(bg), object_share=float(mask.mean()))
+
+def _background_name(bg:np.ndarray) -> str: return list(BACKGROUNDS)[int(nearest_colour(bg, BACKGROUNDS))]
+
+def background_colour(im:Image.Image, # a ShapesWorld image
+                     ) -> str:
+    "The palette name of `im`'s background (its border's median colour): the cheap part of `judge_image`, no outline fitting."
+    return _background_name(segment(im)[1])
 
 # %% ../nbs/02c_shapes_geometry.ipynb #7540c371
 MIN_IOU = 0.7 # a shape drawn this well counts as that shape
@@ -127,21 +136,21 @@ def vae_round_trip_iou(vae, # a ShapesWorld `AutoencoderKL`
                       ) -> dict[str, float]:
     "Mean IoU of each shape's own outline on VAE round trips (encode, decode) of `n` random drawings of it."
     import random, torch
+    from dreambooth_nb.core import pil_to_tensor, tensor_to_pil
     from dreambooth_nb.shapes_world import random_attrs, draw
     out = {}
     for s in shapes:
         rng = random.Random(seed)
-        x = torch.from_numpy(np.stack([np.asarray(draw(random_attrs(rng, shape=s))) for _ in range(n)])).permute(0, 3, 1, 2).float() / 127.5 - 1
-        with torch.no_grad(): y = vae.decode(vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mean).sample.float().cpu()
-        ims = [Image.fromarray(((o.permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()) for o in y]
-        out[s] = float(np.mean([fit_shape(segment(i)[0], s)[0] for i in ims]))
+        x = torch.stack([pil_to_tensor(draw(random_attrs(rng, shape=s))) for _ in range(n)])
+        with torch.no_grad(): y = vae.decode(vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mean).sample
+        out[s] = float(np.mean([fit_shape(segment(i)[0], s)[0] for i in tensor_to_pil(y)]))
     return out
 
 # %% ../nbs/02c_shapes_geometry.ipynb #8bce46f6
 def fit_overlay(im:Image.Image, # a ShapesWorld image
                ) -> Image.Image:
     "`im` with the segmented object in gray and the best-fitting outline in red (64×64): what `judge_image` saw."
-    mask, _ = segment(im); j = judge_image(im); iou, ang, r = fit_shape(mask, j['shape'])
+    mask, _ = segment(im); j = judge_image(im); ang, r = j['angle'], j['size']
     S = mask.shape[0]; ys, xs = np.nonzero(mask) if mask.any() else (np.array([S / 2]), np.array([S / 2]))
     area, ox, oy = _unit(j['shape']); t = math.radians(ang); c, s = math.cos(t), math.sin(t)
     cx, cy = (xs.mean() + .5) / S - (ox * c - oy * s) * r, (ys.mean() + .5) / S - (ox * s + oy * c) * r

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import set_seed
-from .models import Components, _finish, write_checksums, WORLDS
+from .models import Components, _finish, write_checksums, WORLDS, load_components, world_path
 from .shapes_world import world_batch, caption, IMAGE_SIZE, KNOWN_WORDS
 
 # %% auto #0
@@ -182,7 +182,6 @@ def continue_pretraining(out_dir:str|Path, # where to write the continued model 
                          time_limit:float|None=None, # stop after this many seconds
                         ) -> Components:
     "Train one more text encoder + UNet phase on top of `base` and save it, its record extended, to `out_dir`."
-    from dreambooth_nb.models import load_components, world_path
     c = load_components(base, device='cpu'); out_dir = Path(out_dir)
     src = world_path(base) if isinstance(base, str) and not Path(base).exists() else Path(base)
     record = json.loads((src / 'training.json').read_text()) if (src / 'training.json').exists() else {}

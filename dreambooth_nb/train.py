@@ -98,12 +98,13 @@ def make_optimizer(params:list, # the trainable parameters
                    text_encoder_params=(), # the text encoder's parameters among `params`: they get `cfg.text_encoder_lr`, if set
                   ) -> torch.optim.Optimizer:
     "AdamW, or 8-bit AdamW with `use_8bit_adam` (a clear error when bitsandbytes is missing)."
+    lr = lr or cfg.learning_rate
     te = {id(p) for p in text_encoder_params} if cfg.text_encoder_lr or cfg.train_identifier_embedding else set()
     if te:   # the identifier's embedding has no weight decay: decay would shrink every other word's row too
         params = [dict(params=[p for p in params if id(p) not in te]),
-                  dict(params=[p for p in params if id(p) in te], lr=cfg.text_encoder_lr or lr or cfg.learning_rate,
+                  dict(params=[p for p in params if id(p) in te], lr=cfg.text_encoder_lr or lr,
                        **(dict(weight_decay=0.0) if cfg.train_identifier_embedding else {}))]
-    kw = dict(lr=lr or cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon)
+    kw = dict(lr=lr, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon)
     if cfg.use_8bit_adam:
         try: import bitsandbytes as bnb
         except ImportError:

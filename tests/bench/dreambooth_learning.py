@@ -22,7 +22,7 @@ from PIL import Image
 from dreambooth_nb.models import load_components
 from dreambooth_nb.prior import generate_class_images
 from dreambooth_nb.shapes_world import parse_subject, describe_subject
-from dreambooth_nb.shapes_geometry import judge_image
+from dreambooth_nb.shapes_geometry import background_colour
 from dreambooth_nb.core import save_image_atomic
 from dreambooth_nb.demo import (demo, labelled_grid, write_instance_images, sample_prompt, fine_tune, learning_figures, figures_table,
                                 FIGURE_NAMES, instance_prompt, class_prompt, class_prompts, recontext_prompts, recontext_backgrounds)
@@ -52,7 +52,7 @@ def main(argv=None):
             sub = parse_subject(text); noun = sub['shape']; d = root / text.replace(' ', '-'); t0 = time.time()
             files = write_instance_images(d / 'instance', sub, 5, a.seed)
             real = [Image.open(f).convert('RGB') for f in files]
-            ctx = recontext_backgrounds(sub, [judge_image(im)['background'] for im in real])
+            ctx = recontext_backgrounds(sub, [background_colour(im) for im in real])
             prompts = [instance_prompt(noun), *recontext_prompts(ctx, noun), class_prompt(noun)]
             sk = dict(seed=a.seed, steps=a.sample_steps, guidance_scale=a.guidance_scale, scheduler=a.scheduler, progress=False)
             def judge(c, name):
