@@ -4,7 +4,7 @@
 
 # %% ../nbs/05b_checkpoint.ipynb #7eb26260
 from __future__ import annotations
-import json, os, re, shutil
+import json, os, re, shutil, warnings
 from pathlib import Path
 import torch
 
@@ -18,7 +18,10 @@ def list_checkpoints(output_dir:str|Path, # a training output folder
     d = Path(output_dir)
     if not d.is_dir(): return []
     cks = [(int(m.group(1)), p) for p in d.iterdir() if (m := re.fullmatch(r'checkpoint-(\d+)', p.name)) and p.is_dir()]
-    return sorted(cks)
+    foreign = [p.name for _, p in cks if not (p / 'trainer_state.json').exists()]
+    if foreign: warnings.warn(f"Skipping {', '.join(sorted(foreign))} in {d}: no trainer_state.json, so not a checkpoint of this "
+                              "library (one written by diffusers' script, or cut short). Move it away to silence this.")
+    return sorted((s, p) for s, p in cks if p.name not in foreign)
 
 def resolve_checkpoint(output_dir:str|Path, # the training output folder
                        resume:str|None, # 'latest', a checkpoint folder (absolute, or a name inside output_dir), or None

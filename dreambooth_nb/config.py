@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_config.ipynb #14c196ba
 from __future__ import annotations
-import argparse, dataclasses, inspect, io, json, re, sys, tokenize, warnings
+import argparse, dataclasses, inspect, io, json, math, re, sys, tokenize, warnings
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 
@@ -30,6 +30,7 @@ class DreamBoothConfig:
     prior_loss_weight: float = 1.0 # λ: weight of the prior-preservation loss
     num_class_images: int = 100 # how many class images to use (missing ones are generated)
     output_dir: str = 'dreambooth-model' # where checkpoints, samples and the final model go
+    overwrite_output_dir: bool = False # start a new run in an --output_dir that holds another run (its checkpoints are deleted first)
     seed: int|None = None # seed for reproducible training (None: a random seed, recorded in config.json)
     resolution: int|None = None # image side in pixels (None: the model's native resolution)
     center_crop: bool = False # centre-crop images (otherwise crop at a random offset)
@@ -177,6 +178,11 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
     if cfg.max_train_steps is not None and cfg.max_train_steps < 1: err("--max_train_steps must be at least 1.")
     if cfg.checkpoints_total_limit is not None and cfg.checkpoints_total_limit < 1: err("--checkpoints_total_limit must be at least 1.")
     if cfg.lora_rank < 1: err("--lora_rank must be at least 1.")
+    for k in ('learning_rate', 'text_encoder_lr'):
+        v = getattr(cfg, k)
+        if v is not None and not (math.isfinite(v) and v > 0): err(f"--{k} must be a positive number, like 5e-6 (got {v}).")
+    if cfg.resolution is not None and cfg.resolution < 1:
+        err(f"--resolution must be a positive number of pixels, like 512 (got {cfg.resolution}); leave it out for the model's own.")
     if cfg.train_identifier_embedding and cfg.train_text_encoder:
         err("--train_identifier_embedding trains one row of the text encoder, --train_text_encoder all of it: choose one.")
     if cfg.train_identifier_embedding and cfg.pre_compute_text_embeddings:
@@ -193,7 +199,7 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
 
 # %% ../nbs/05a_config.ipynb #0dcbc98c
 # fields that may change between an interrupted run and its resumption
-RESUMABLE_CHANGES = {'output_dir', 'resume_from_checkpoint', 'max_train_steps', 'num_train_epochs', 'checkpointing_steps',
+RESUMABLE_CHANGES = {'output_dir', 'overwrite_output_dir', 'resume_from_checkpoint', 'max_train_steps', 'num_train_epochs', 'checkpointing_steps',
     'checkpoints_total_limit', 'report_to', 'logging_dir', 'validation_prompt', 'num_validation_images', 'validation_steps',
     'validation_scheduler', 'validation_images', 'dataloader_num_workers', 'local_rank', 'push_to_hub', 'hub_token',
     'hub_model_id', 'save_sample_prompt', 'save_sample_negative_prompt', 'n_save_sample', 'save_guidance_scale',

@@ -10,8 +10,8 @@ import numpy as np, torch
 from PIL import Image
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'set_seed', 'default_device', 'pick_dtype', 'pil_to_tensor', 'tensor_to_pil', 'center_crop_resize',
-           'show_images', 'image_grid', 'save_image_atomic', 'save_images', 'image_files']
+__all__ = ['IMAGE_EXTS', 'set_seed', 'default_device', 'check_device', 'pick_dtype', 'pil_to_tensor', 'tensor_to_pil',
+           'center_crop_resize', 'show_images', 'image_grid', 'save_image_atomic', 'save_images', 'image_files']
 
 # %% ../nbs/00_core.ipynb #157048fe
 def set_seed(seed:int=0, # the seed for python, numpy and torch (CPU and every GPU)
@@ -27,6 +27,20 @@ def default_device() -> torch.device:
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
+
+def check_device(device:str|torch.device|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps'; None means `default_device()`
+                ) -> torch.device:
+    "The device `device` names, with a clear error when this machine has no such device."
+    if device is None: return default_device()
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ValueError(f"Unknown device {device!r}: use cpu, cuda or mps.") from None
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"Device {device!r} asked for, but this machine has no CUDA GPU: use --device cpu (or leave it out).")
+    if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
+        raise ValueError(f"Device {device!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s).")
+    if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()):
+        raise ValueError(f"Device {device!r} asked for, but this machine has no Apple GPU (MPS): use --device cpu.")
+    return d
 
 # %% ../nbs/00_core.ipynb #0e5c4926
 _DTYPES = {'fp32':torch.float32, 'float32':torch.float32, 'no':torch.float32, 'fp16':torch.float16,

@@ -13,10 +13,10 @@ from .core import image_files, pil_to_tensor, save_images, IMAGE_EXTS
 from .prior import read_manifest
 
 # %% auto #0
-__all__ = ['CAPTION_EXT', 'write_toy_images', 'DataError', 'load_images', 'square_crop', 'images_to_pixels', 'identifier_tokens',
-           'check_instance_prompt', 'read_caption', 'orphan_captions', 'image_prompts', 'encode_latent_dist',
-           'scale_latents', 'sample_latents', 'tokenize_prompts', 'encode_tokens', 'encode_prompts', 'epoch_order',
-           'batch_at', 'ImageSet', 'make_image_set', 'DreamBoothData', 'build_data']
+__all__ = ['CAPTION_EXT', 'write_toy_images', 'DataError', 'on_white', 'load_images', 'square_crop', 'images_to_pixels',
+           'identifier_tokens', 'check_instance_prompt', 'read_caption', 'orphan_captions', 'image_prompts',
+           'encode_latent_dist', 'scale_latents', 'sample_latents', 'tokenize_prompts', 'encode_tokens',
+           'encode_prompts', 'epoch_order', 'batch_at', 'ImageSet', 'make_image_set', 'DreamBoothData', 'build_data']
 
 # %% ../nbs/05_data.ipynb #0496f157
 def write_toy_images(folder:str|Path, # where to write the PNGs
@@ -40,6 +40,12 @@ def write_toy_images(folder:str|Path, # where to write the PNGs
 class DataError(ValueError):
     "Raised when an image folder cannot be used for training."
 
+def on_white(im:Image.Image, # an image with an alpha channel or a transparent palette colour
+            ) -> Image.Image:
+    "`im` composited on white: transparent pixels become white rather than the colour hidden under them (often black)."
+    im = im.convert('RGBA'); bg = Image.new('RGBA', im.size, (255, 255, 255, 255))
+    return Image.alpha_composite(bg, im).convert('RGB')
+
 def load_images(folder:str|Path, # a folder of images (png, jpg, jpeg, webp, bmp)
                 what:str='instance', # what the folder holds, for error messages ('instance' or 'class')
                ) -> tuple[list[Path], list[Image.Image]]:
@@ -51,11 +57,17 @@ def load_images(folder:str|Path, # a folder of images (png, jpg, jpeg, webp, bmp
         others = sorted(p.name for p in folder.iterdir() if not p.name.startswith('.'))[:5]
         raise DataError(f"No images in the {what} folder {folder}: put {', '.join(IMAGE_EXTS)} files there"
                         + (f" (found only: {', '.join(others)})." if others else "."))
-    ims, bad = [], []
+    ims, bad, clear = [], [], []
     for p in files:
         try:
-            with Image.open(p) as im: im.load(); ims.append(ImageOps.exif_transpose(im).convert('RGB'))
+            with Image.open(p) as im: im.load(); im = ImageOps.exif_transpose(im)
+            if im.mode in ('RGBA', 'LA', 'PA') or 'transparency' in im.info: im = on_white(im); clear.append(p.name)
+            ims.append(im.convert('RGB'))
+        except Image.DecompressionBombError:
+            bad.append(f"{p.name} (over {Image.MAX_IMAGE_PIXELS * 2 // 10**6} megapixels: resize it, e.g. to 1024 px a side)")
         except (UnidentifiedImageError, OSError, ValueError) as e: bad.append(f"{p.name} ({type(e).__name__})")
+    if clear: warnings.warn(f"{len(clear)} image(s) in the {what} folder {folder} have transparent pixels (e.g. {clear[0]}): "
+                            "they are put on a white background.")
     if bad: raise DataError(f"{len(bad)} unreadable image(s) in the {what} folder {folder}: {', '.join(bad)}. "
                             "Remove or re-save them, then run again.")
     return files, ims

@@ -222,7 +222,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
              ) -> tuple[Components, dict]:
     "DreamBooth-train a copy of `base`; return (the trained model, `train`'s result)."
     pp = prior_loss_weight > 0
-    kw = {'checkpointing_steps': steps + 1, 'report_to': 'none', **kw}   # no checkpoints, no trackers, unless asked
+    kw = {'checkpointing_steps': steps + 1, 'report_to': 'none', 'overwrite_output_dir': True, **kw}   # no checkpoints or trackers unless asked; the demo owns its folder
     cfg = DreamBoothConfig(pretrained_model_name_or_path=base.source if isinstance(base, Components) else str(base),
                            instance_data_dir=str(instance_dir), instance_prompt=instance_prompt(noun),
                            class_data_dir=str(class_dir) if pp else None, class_prompt=class_prompt(noun) if pp else None,

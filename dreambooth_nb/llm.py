@@ -4,7 +4,7 @@
 
 # %% ../nbs/07d_llm.ipynb #f8b6473f
 from __future__ import annotations
-import os, re, sys, math, random, argparse, difflib, warnings
+import os, re, sys, math, random, argparse, difflib, warnings, contextlib
 from pathlib import Path
 from typing import Literal
 import numpy as np
@@ -15,8 +15,8 @@ from .llm_chat import Chat, StructuredOutputError, Refusal, count_tokens, trim_h
 
 # %% auto #0
 __all__ = ['MAX_CLIP_TOKENS', 'EVAL_KINDS', 'clip_token_count', 'has_word', 'dedupe', 'clean_class_prompts',
-           'template_class_prompts', 'PromptList', 'class_prompts', 'EvalPrompt', 'EvalPromptList', 'eval_prompts',
-           'SubjectReport', 'sharpness', 'describe_subject', 'write_lines', 'prompts_main']
+           'template_class_prompts', 'LLMFallback', 'PromptList', 'class_prompts', 'EvalPrompt', 'EvalPromptList',
+           'eval_prompts', 'SubjectReport', 'sharpness', 'describe_subject', 'write_lines', 'prompts_main']
 
 # %% ../nbs/07d_llm.ipynb #014b6bf9
 MAX_CLIP_TOKENS = 77
@@ -87,6 +87,14 @@ def template_class_prompts(class_noun:str, # e.g. 'dog'
     if len(out) < n: warnings.warn(f'Only {len(out)} distinct template prompts exist for {class_noun!r}.')
     return out
 
+# %% ../nbs/07d_llm.ipynb #9927b927
+class LLMFallback(UserWarning):
+    "The chat model failed and the offline route was taken instead; `error` is the `LLMError` that made it fail."
+    def __init__(self,
+                 msg:str, # what failed, and what was used instead
+                 error:LLMError|None=None, # the model's error
+                ): super().__init__(msg); self.error = error
+
 # %% ../nbs/07d_llm.ipynb #92e3f066
 class PromptList(BaseModel):
     "Prompts for a text-to-image model."
@@ -102,7 +110,7 @@ def class_prompts(class_noun:str, # the class noun, e.g. 'dog'
                   tokenizer=None, # a CLIP tokenizer for exact token counts
                   seed:int=0, # shuffles the templates
                   batch:int=50, # prompts asked for per request
-                  fallback:bool=True, # on an LLM error, warn and use the templates
+                  fallback:bool=True, # on an LLM error, warn (`LLMFallback`) and use the templates; False: raise it
                  ) -> list[str]:
     "`n` distinct, valid class prompts for prior preservation."
     got = []
@@ -117,7 +125,7 @@ def class_prompts(class_noun:str, # the class noun, e.g. 'dog'
                 got = clean_class_prompts(got + chat.structured(ask, PromptList).prompts, class_noun, identifier, tokenizer)
         except LLMError as e:
             if not fallback: raise
-            warnings.warn(f'The chat model failed ({e}); using template prompts for the rest.')
+            warnings.warn(LLMFallback(f'The chat model failed ({e}); using template prompts for the rest.', e))
         log.info('class_prompts: %d from the model, usage %s', len(got), chat.use)
     if len(got) < n:
         got = clean_class_prompts(got + template_class_prompts(class_noun, n, seed), class_noun, identifier, tokenizer)
@@ -160,7 +168,7 @@ def eval_prompts(class_noun:str, # the class noun, e.g. 'dog'
                  client:Client|None=None, # a chat model; None for the DreamBooth dataset's templates
                  identifier:str='sks', # the subject identifier
                  tokenizer=None, # a CLIP tokenizer for exact token counts
-                 fallback:bool=True, # on an LLM error, warn and use the templates
+                 fallback:bool=True, # on an LLM error, warn (`LLMFallback`) and use the templates; False: raise it
                 ) -> list[EvalPrompt]:
     "`n` evaluation prompts, balanced across recontextualization, accessorization and property modification."
     phrase = f'{identifier} {class_noun}'
@@ -172,7 +180,7 @@ def eval_prompts(class_noun:str, # the class noun, e.g. 'dog'
         try: cands = Chat(client).structured(ask, EvalPromptList).prompts
         except LLMError as e:
             if not fallback: raise
-            warnings.warn(f'The chat model failed ({e}); using template prompts.'); cands = []
+            warnings.warn(LLMFallback(f'The chat model failed ({e}); using template prompts.', e)); cands = []
         for e in cands:
             p = ' '.join(e.prompt.split())
             if phrase.lower() in p.lower() and clip_token_count(p, tokenizer) <= MAX_CLIP_TOKENS and \
@@ -205,7 +213,7 @@ def sharpness(img:Image.Image, # a photo
 def describe_subject(images:list, # PIL images or paths of the subject
                      client:Client|None=None, # a vision chat model; None for the offline check
                      blur_threshold:float=50.0, # offline: a Laplacian variance below this counts as blurry
-                     fallback:bool=True, # on an LLM error, warn and use the offline check
+                     fallback:bool=True, # on an LLM error, warn (`LLMFallback`) and use the offline check; False: raise it
                     ) -> SubjectReport:
     "A class noun suggestion and checks (several subjects, text, blur) for the subject photos."
     imgs = [o if isinstance(o, Image.Image) else Image.open(o) for o in images]
@@ -214,7 +222,7 @@ def describe_subject(images:list, # PIL images or paths of the subject
                                              'check the photos.', *imgs], SubjectReport)
         except LLMError as e:
             if not fallback: raise
-            warnings.warn(f'The chat model failed ({e}); using the offline check.')
+            warnings.warn(LLMFallback(f'The chat model failed ({e}); using the offline check.', e))
     s = [sharpness(o) for o in imgs]
     blurry = [i for i, v in enumerate(s) if v < blur_threshold]
     return SubjectReport(class_noun=None, description=f'{len(imgs)} photos', several_subjects=None, has_text=None,
@@ -225,15 +233,17 @@ def describe_subject(images:list, # PIL images or paths of the subject
 def write_lines(lines:list[str], # one item per line
                 path:str|Path, # the file to write
                ) -> Path:
-    "Write `lines` to `path` atomically (a temporary file, then a rename)."
+    "Write `lines` to `path` atomically (a temporary file, then a rename); if either fails, no temporary file is left."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(''.join(' '.join(str(l).split()) + '\n' for l in lines)); os.replace(tmp, path)
+    try: tmp.write_text(''.join(' '.join(str(l).split()) + '\n' for l in lines)); os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError): tmp.unlink()  # gone after the rename; left over after a failure
     return path
 
-def prompts_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb prompts`
-                ) -> int:
-    "Write class or evaluation prompts to a file, one per line."
+# %% ../nbs/07d_llm.ipynb #429310ad
+def _prompts_parser() -> argparse.ArgumentParser:
+    "The options of `dreambooth_nb prompts`."
     ap = argparse.ArgumentParser(prog='dreambooth_nb prompts', description='Write DreamBooth prompts with a chat model or offline templates.')
     ap.add_argument('--class-noun', required=True, help='the class noun, e.g. dog')
     ap.add_argument('--n', type=int, default=50, help='how many prompts')
@@ -244,17 +254,75 @@ def prompts_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb 
     ap.add_argument('--provider', choices=list(PROVIDERS), default=None, help='default: guessed from --base-url, else openai')
     ap.add_argument('--base-url', default=None, help='an OpenAI-compatible server')
     ap.add_argument('--offline', action='store_true', help='use the built-in templates, no model')
+    ap.add_argument('--fallback', choices=['none', 'templates'], default='none',
+                    help='if the chat model fails: none exits with status 1, writing nothing; templates writes the offline templates and says so')
+    ap.add_argument('--timeout', type=float, default=60.0, metavar='SECONDS', help='how long to wait for each reply of the chat model')
+    ap.add_argument('--retries', type=int, default=2, help='how many times a failed or timed-out request is retried')
     ap.add_argument('--seed', type=int, default=0, help='shuffles the templates')
-    a = ap.parse_args(argv)
-    if a.n < 1: ap.error('--n must be at least 1')
+    return ap
+
+# %% ../nbs/07d_llm.ipynb #6062563c
+def _say(msg, # what to tell the user (made one line)
+         code:int|None=None, # the exit status to return
+        ) -> int|None:
+    "Print `msg` to stderr as one `dreambooth_nb prompts:` line; return `code`."
+    print('dreambooth_nb prompts: ' + ' '.join(str(msg).split()), file=sys.stderr); return code
+
+def _usage_problem(a:argparse.Namespace, # the parsed options
+                  ) -> str|None:
+    "What is wrong with the options, found before any model is asked; None if nothing."
+    if a.n < 1: return '--n must be at least 1'
+    if not a.class_noun.strip(): return '--class-noun is empty: give the class noun, e.g. --class-noun dog'
+    if not a.identifier.strip(): return '--identifier is empty: give the subject identifier, e.g. --identifier sks'
+    if not a.timeout > 0: return f'--timeout must be more than 0 seconds, not {a.timeout:g}'
+    if a.retries < 0: return f'--retries must be 0 or more, not {a.retries}'
+    if a.out.endswith(('/', os.sep)) or Path(a.out).is_dir():
+        return f'--out {a.out} is a directory: give the file to write, e.g. --out {Path(a.out)/"prompts.txt"}'
+    return None
+
+# %% ../nbs/07d_llm.ipynb #f2a633c7
+def _ask(a:argparse.Namespace, # the parsed options
+         client:Client|None, # the chat model; None for the templates
+        ) -> tuple[list[str], LLMError|None]:
+    "The prompts, and the model's error if `--fallback templates` used the templates instead (else the error is raised)."
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter('always', LLMFallback)
+        fb = a.fallback == 'templates'
+        if a.kind == 'class': lines = class_prompts(a.class_noun, a.n, client, a.identifier, seed=a.seed, fallback=fb)
+        else: lines = [e.prompt for e in eval_prompts(a.class_noun, a.n, client, a.identifier, fallback=fb)]
+    for w in rec:  # other warnings are shown as usual
+        if not issubclass(w.category, LLMFallback): warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return lines, next((w.message.error for w in rec if issubclass(w.category, LLMFallback)), None)
+
+# %% ../nbs/07d_llm.ipynb #7c67e8b5
+def _source(client:Client|None, # the chat model, None when --offline
+            failed:LLMError|None, # the model's error, if the templates replaced its answer
+           ) -> str:
+    "Which source wrote the prompts, for the summary line."
+    if client is None: return 'offline templates'
+    if failed is None: return f'{client.model}; {client.use}'
+    first = 'offline templates' if client.use.calls == 0 else f'{client.model}, then offline templates'
+    return ' '.join(f'{first}: the chat model failed: {failed}'.split())
+
+def prompts_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb prompts`
+                ) -> int:
+    "Write class or evaluation prompts to a file, one per line; exit status 0 written, 1 the model or the write failed, 2 usage."
+    a = _prompts_parser().parse_args(argv)
+    if bad := _usage_problem(a): return _say(bad, 2)
+    a.class_noun, a.identifier = ' '.join(a.class_noun.split()), a.identifier.strip()
     client = None
     if not a.offline:
-        try: client = Client(a.model, base_url=a.base_url, provider=a.provider)
-        except MissingKeyError as e: print(f'dreambooth_nb prompts: {e}', file=sys.stderr); return 2
-    try:
-        if a.kind == 'class': lines = class_prompts(a.class_noun, a.n, client, a.identifier, seed=a.seed)
-        else: lines = [e.prompt for e in eval_prompts(a.class_noun, a.n, client, a.identifier)]
-    except LLMError as e: print(f'dreambooth_nb prompts: {e}', file=sys.stderr); return 1
-    write_lines(lines, a.out)
-    print(f'wrote {len(lines)} {a.kind} prompts to {a.out}' + (f' ({client.model}; {client.use})' if client else ' (offline templates)'))
+        try: client = Client(a.model, base_url=a.base_url, provider=a.provider, timeout=a.timeout, max_retries=a.retries)
+        except MissingKeyError as e: return _say(e, 2)
+        print(f'asking {client.model} at {client.base_url} for {a.n} {a.kind} prompts '
+              f'(timeout {a.timeout:g}s, {a.retries} retries)...', file=sys.stderr)
+    try: lines, failed = _ask(a, client)
+    except LLMError as e:
+        return _say(f'the chat model failed, nothing written: {e} (--fallback templates writes the templates instead; '
+                    '--offline skips the model)', 1)
+    try: write_lines(lines, a.out)
+    except OSError as e:
+        where = f': {e.filename}' if e.filename and str(e.filename) != a.out else ''
+        return _say(f'cannot write --out {a.out}: {e.strerror or e}{where}', 1)
+    print(f'wrote {len(lines)} {a.kind} prompts to {a.out} ({_source(client, failed)})')
     return 0

@@ -8,11 +8,12 @@ import os, json, hashlib, tempfile, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
-from .core import default_device, pick_dtype
+from .core import default_device, check_device, pick_dtype
 
 # %% auto #0
 __all__ = ['ASSETS', 'WORLDS', 'SD_PARTS', 'prompt_words', 'Components', 'bytes_to_unicode', 'tiny_tokenizer', 'tiny_components',
-           'world_path', 'file_sha256', 'write_checksums', 'verify_checksums', 'ModelLoadError', 'load_components']
+           'world_path', 'file_sha256', 'write_checksums', 'verify_checksums', 'ModelLoadError', 'check_tokenizer',
+           'load_components']
 
 # %% ../nbs/01_models.ipynb #bd0f44e7
 def prompt_words(prompt:str, # a prompt
@@ -206,6 +207,19 @@ def _load_parts(src:str, revision=None, local_files_only=False, subfolder_prefix
     sched = DDPMScheduler.from_pretrained(src, subfolder=sub('scheduler'), **kw)
     return tok, te, vae, unet, sched
 
+def check_tokenizer(tokenizer, # the loaded tokenizer
+                    text_encoder, # the loaded text encoder
+                    source:str='the model', # where they came from, for the message
+                   ):
+    "Raise `ModelLoadError` unless the tokenizer fits the text encoder and turns a known prompt into words and back."
+    n, want, probe = len(tokenizer), text_encoder.config.vocab_size, 'a photo of a dog'
+    try: back = tokenizer.decode(tokenizer(probe).input_ids, skip_special_tokens=True).strip()
+    except Exception as e: back = f'({type(e).__name__})'
+    if n != want or back != probe:
+        raise ModelLoadError(f"The tokenizer of {source} is broken or does not belong to its text encoder: it has {n} tokens, "
+                             f"the text encoder {want}; {probe!r} comes back as {back!r}. Restore tokenizer/ (vocab.json, "
+                             "merges.txt, tokenizer.json) from the base model, or pass --tokenizer_name.")
+
 def load_components(source:str|Path, # a diffusers folder, a hub id ('org/name') or a built-in world ('shapes-world')
                     device:str|torch.device|None=None, # where to put the networks; None means `default_device()`
                     dtype:str|torch.dtype|None=None, # 'fp32', 'fp16', 'bf16' or a torch dtype; None means fp32
@@ -213,7 +227,7 @@ def load_components(source:str|Path, # a diffusers folder, a hub id ('org/name')
                     local_files_only:bool|None=None, # never download; None follows `HF_HUB_OFFLINE`
                    ) -> Components:
     "Load tokenizer, text encoder, frozen VAE, UNet and noise scheduler from `source`."
-    device = torch.device(device) if device is not None else default_device()
+    device = check_device(device)
     dtype = pick_dtype(dtype, device)
     s = str(source)
     if isinstance(source, Path) or Path(s).expanduser().exists() or _is_pathlike(s): folder, name = Path(s).expanduser(), s
@@ -239,4 +253,5 @@ def load_components(source:str|Path, # a diffusers folder, a hub id ('org/name')
     c = Components(*parts, source=name, revision=revision)
     if folder is not None and (folder / 'world.json').exists():
         c.vocabulary = json.loads((folder / 'world.json').read_text()).get('vocabulary')
+    check_tokenizer(c.tokenizer, c.text_encoder, name)
     return _finish(c.to(device))

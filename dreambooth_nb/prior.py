@@ -14,7 +14,7 @@ from .models import Components, load_components, tiny_components, ModelLoadError
 from .sampler import sample, scheduler_key, encode_prompts
 
 # %% auto #0
-__all__ = ['MANIFEST', 'LATENT_CACHE', 'image_seed', 'read_manifest', 'class_images', 'ClassImagesMismatch',
+__all__ = ['MANIFEST', 'LATENT_CACHE', 'image_seed', 'read_manifest', 'repair_manifest', 'class_images', 'ClassImagesMismatch',
            'generate_class_images', 'write_latent_cache', 'load_latent_cache', 'class_grid', 'read_prompts_file',
            'prior_parser', 'prior_main']
 
@@ -40,6 +40,18 @@ def read_manifest(out_dir:str|Path, # a class-image folder
         except (json.JSONDecodeError, KeyError, TypeError): bad += 1
     if bad: warnings.warn(f"{f}: skipped {bad} unreadable line(s) (an interrupted write?); those images will be regenerated.")
     return recs
+
+def repair_manifest(out_dir:str|Path, # a class-image folder
+                   ) -> bool:
+    "Drop an incomplete last line of the manifest (a write cut by a crash), so the next record starts on its own line."
+    f = Path(out_dir) / MANIFEST
+    if not f.exists() or f.stat().st_size == 0: return False
+    data = f.read_bytes()
+    if data.endswith(b'\n'): return False
+    keep = data[:data.rfind(b'\n') + 1]
+    with open(f, 'r+b') as fh: fh.truncate(len(keep)); fh.flush(); os.fsync(fh.fileno())
+    warnings.warn(f"{f}: dropped an incomplete last line (an interrupted write); its image will be made again.")
+    return True
 
 def _append(out_dir:Path, rec:dict):
     with open(out_dir / MANIFEST, 'a') as f:
@@ -95,7 +107,7 @@ def generate_class_images(components:Components, # the *original* model (before 
                           cache_latents:bool=False, # also write `latents.safetensors` (VAE latents and text embeddings)
                           progress:bool=True, # show a progress bar with images/s
                          ) -> list[Path]:
-    "Fill `out_dir` with `num_images` class images (PNG) and a manifest; generate only the missing ones."
+    "Fill `out_dir` with `num_images` class images (PNG) and a manifest; generate only the missing ones (images of your own there count)."
     if not isinstance(num_images, int) or num_images <= 0:
         raise ValueError(f"num_images must be a positive integer, got {num_images!r}.")
     if batch_size < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -110,7 +122,7 @@ def generate_class_images(components:Components, # the *original* model (before 
     def want(i):
         return dict(file=f'class-{i:05d}.png', index=i, prompt=prompts[i % len(prompts)] if prompts else class_prompt,
                     seed=image_seed(seed, i), settings=settings, model=model)
-    recs = read_manifest(out_dir)
+    repair_manifest(out_dir); recs = read_manifest(out_dir)
     for i in range(num_images):
         w = want(i); r = recs.get(w['file'])
         if r is not None and (diff := _mismatch(r, w)):
@@ -120,9 +132,12 @@ def generate_class_images(components:Components, # the *original* model (before 
     valid, corrupt, foreign = _check_existing(out_dir, recs)
     if corrupt: warnings.warn(f"{len(corrupt)} class image(s) in {out_dir} changed since they were written "
                               f"(e.g. {corrupt[0]}): not counted, regenerating them.")
-    if foreign: warnings.warn(f"{len(foreign)} file(s) in {out_dir} are not in its manifest (e.g. {foreign[0]}): "
-                              "ignored and not counted as class images.")
-    todo = [i for i in range(num_images) if want(i)['file'] not in valid]
+    # one counting rule, shared with training (which reads every image of the folder): images of your own count too
+    n_gen = max(0, num_images - len(foreign))
+    todo = [i for i in range(n_gen) if want(i)['file'] not in valid]
+    if todo and progress:
+        print(f"{out_dir}: {len(valid)} generated and {len(foreign)} other image(s) there; generating {len(todo)} "
+              f"to reach {num_images} class images.")
     bs = batch_size
     with tqdm(total=len(todo), unit='img', desc='class images', disable=not progress or not todo) as bar:
         k = 0
@@ -143,7 +158,7 @@ def generate_class_images(components:Components, # the *original* model (before 
                 p = save_image_atomic(im, out_dir / w['file'])
                 _append(out_dir, {**w, 'sha256': file_sha256(p)})
             bar.update(len(idx)); k += len(idx)
-    files = [out_dir / want(i)['file'] for i in range(num_images)]
+    files = [out_dir / want(i)['file'] for i in range(n_gen)]
     if cache_latents: write_latent_cache(components, out_dir, files)
     return files
 
@@ -238,6 +253,7 @@ def prior_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb pr
     try:
         prompts = read_prompts_file(a.prompts_file) if a.prompts_file else None
         if a.num_class_images <= 0: raise ValueError(f"--num-class-images must be positive, got {a.num_class_images}.")
+        if a.steps < 1: raise ValueError(f"--steps must be at least 1, got {a.steps}.")
         scheduler_key(a.scheduler)
         comps = load_components(a.model, device=a.device, dtype=a.precision)
         files = generate_class_images(comps, a.class_prompt, a.class_data_dir, a.num_class_images, seed=a.seed,
@@ -246,5 +262,9 @@ def prior_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb pr
                                       cache_latents=a.cache_latents)
     except (ValueError, ModelLoadError, FileNotFoundError, PermissionError, RuntimeError) as e:
         print(f'dreambooth_nb prior: {e}', file=sys.stderr); return 2
-    print(f'{len(files)} class images in {a.class_data_dir} (manifest: {Path(a.class_data_dir) / MANIFEST})')
+    except OSError as e:   # a full disk: the images written so far are kept, and a rerun finishes the folder
+        print(f'dreambooth_nb prior: cannot write to --class-data-dir {a.class_data_dir}: {e.strerror or e}. Free some space and rerun.', file=sys.stderr); return 1
+    except KeyboardInterrupt:
+        print(f'Interrupted: the images written so far are kept; rerun the same command to finish {a.class_data_dir}.', file=sys.stderr); return 130
+    print(f'{len(image_files(a.class_data_dir))} class images in {a.class_data_dir} (manifest: {Path(a.class_data_dir) / MANIFEST})')
     return 0

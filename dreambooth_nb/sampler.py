@@ -303,6 +303,7 @@ def sample_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb s
     a = sample_parser().parse_args(argv)
     try:
         if a.num_images < 1: raise ValueError(f"--num-images must be at least 1, got {a.num_images}.")
+        if a.steps < 1: raise ValueError(f"--steps must be at least 1, got {a.steps}.")
         scheduler_key(a.scheduler)   # check the name before loading a model
         comps = load_components(a.model, device=a.device, dtype=a.precision)
         ims = sample(comps, [a.prompt] * a.num_images, negative_prompt=a.negative_prompt, guidance_scale=a.guidance_scale,
@@ -311,7 +312,9 @@ def sample_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb s
     except (ValueError, ModelLoadError, FileNotFoundError) as e:
         print(f'dreambooth_nb sample: {e}', file=sys.stderr); return 2
     out = Path(a.out)
-    for i, im in enumerate(ims): save_image_atomic(im, out / f'{i:04d}.png')
-    save_image_atomic(image_grid(ims, ncols=min(4, len(ims))), out / 'grid.png')
+    try:
+        for i, im in enumerate(ims): save_image_atomic(im, out / f'{i:04d}.png')
+        save_image_atomic(image_grid(ims, ncols=min(4, len(ims))), out / 'grid.png')
+    except OSError as e: print(f'dreambooth_nb sample: cannot write to --out {out}: {e.strerror or e}', file=sys.stderr); return 1
     print(f'Wrote {len(ims)} images and grid.png to {out}')
     return 0

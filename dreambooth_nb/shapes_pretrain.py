@@ -14,7 +14,8 @@ from .shapes_world import world_batch, caption, IMAGE_SIZE, KNOWN_WORDS
 
 # %% auto #0
 __all__ = ['world_configs', 'new_world_components', 'to_model_space', 'train_vae', 'set_scaling_factor', 'cache_world_latents',
-           'pretraining_captions', 'encode_text', 'train_denoiser', 'continue_pretraining', 'pretrain_shapes_world']
+           'pretraining_captions', 'encode_text', 'min_snr_weights', 'train_denoiser', 'continue_pretraining',
+           'pretrain_shapes_world']
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #91dbb594
 def world_configs(latent_channels:int=4, # channels of the latent
@@ -129,6 +130,15 @@ def _ema_update(ema, model, decay):
     with torch.no_grad():
         for pe, pm in zip(ema.parameters(), model.parameters()): pe.lerp_(pm.detach(), 1 - decay)
 
+def min_snr_weights(sched, # the noise scheduler (ε-prediction)
+                    t:torch.Tensor, # the timesteps
+                    gamma:float, # the cap on the signal-to-noise ratio
+                   ) -> torch.Tensor:
+    "min(SNR, γ)/SNR per timestep: the nearly clean timesteps, which only polish details, stop drowning out the noisy ones, which decide the shape."
+    from diffusers.training_utils import compute_snr
+    snr = compute_snr(sched, t)
+    return snr.clamp(max=gamma) / snr
+
 def train_denoiser(c:Components, # components with a trained, frozen VAE
                    cache:dict, # from `cache_world_latents`
                    steps:int=3000, # optimisation steps
@@ -140,6 +150,7 @@ def train_denoiser(c:Components, # components with a trained, frozen VAE
                    on_checkpoint=None, # called as f(step, ema_components) every `ckpt_every` steps
                    ckpt_every:int=500, # steps between checkpoints
                    p_nocolour:float=0.0, # share of captions without the colour (see `pretraining_captions`)
+                   snr_gamma:float|None=None, # min-SNR γ: weight each timestep's loss by min(SNR, γ)/SNR; None for plain MSE
                   ) -> tuple[Components, list[float]]:
     "Train text encoder and UNet to denoise cached latents; return (EMA components, losses)."
     set_seed(seed); rng = random.Random(seed); g = torch.Generator().manual_seed(seed)
@@ -159,7 +170,7 @@ def train_denoiser(c:Components, # components with a trained, frozen VAE
         t = torch.randint(0, sched.config.num_train_timesteps, (bs,), generator=g)
         emb = encode_text(c, pretraining_captions([cache['attrs'][i] for i in idx.tolist()], rng, p_nocolour=p_nocolour))
         pred = unet(sched.add_noise(z, noise, t), t, emb).sample
-        loss = F.mse_loss(pred, noise)
+        loss = F.mse_loss(pred, noise) if snr_gamma is None else (F.mse_loss(pred, noise, reduction='none').mean((1, 2, 3)) * min_snr_weights(sched, t, snr_gamma)).mean()
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); lrs.step()
         d = min(ema_decay, (1 + step) / (10 + step))
         _ema_update(ema.text_encoder, te, d); _ema_update(ema.unet, unet, d)
@@ -176,6 +187,7 @@ def continue_pretraining(out_dir:str|Path, # where to write the continued model 
                          lr:float=3e-4, # peak learning rate (warm-up, then cosine)
                          p_nocolour:float=0.5, # share of captions without the colour (class prompts)
                          patterned:float=0.0, # share of patterned objects in the cached set
+                         snr_gamma:float|None=None, # min-SNR γ (see `min_snr_weights`); None for plain MSE
                          seed:int|None=None, # the phase's seed (None: the number of earlier phases, as `pretrain_shapes_world` does)
                          n_latents:int=30_000, # images in the cached pretraining set
                          ckpt_every:int=250, # write a checkpoint every this many steps
@@ -191,11 +203,11 @@ def continue_pretraining(out_dir:str|Path, # where to write the continued model 
     t0 = time.time()
     def save(comps, path, done):
         comps.vocabulary = sorted(KNOWN_WORDS); comps.save(path); write_checksums(path)
-        rec = dict(record, denoiser_phases=phases + [[done, lr, seed, p_nocolour, patterned]],
-                   denoiser_phase_fields=['steps', 'peak lr', 'seed', 'p_nocolour', 'patterned'],
+        rec = dict(record, denoiser_phases=phases + [[done, lr, seed, p_nocolour, patterned, snr_gamma]],
+                   denoiser_phase_fields=['steps', 'peak lr', 'seed', 'p_nocolour', 'patterned', 'snr_gamma'],
                    last_phase=dict(planned_steps=steps, done_steps=done, seconds=round(time.time() - t0), threads=torch.get_num_threads()))
         (path / 'training.json').write_text(json.dumps(rec))
-    c, losses = train_denoiser(c, cache, steps=steps, lr=lr, seed=seed, p_nocolour=p_nocolour, time_limit=time_limit,
+    c, losses = train_denoiser(c, cache, steps=steps, lr=lr, seed=seed, p_nocolour=p_nocolour, snr_gamma=snr_gamma, time_limit=time_limit,
                                ckpt_every=ckpt_every, on_checkpoint=lambda s, e: save(e, out_dir / f'step-{s}', s))
     save(c, out_dir, len(losses))
     return c

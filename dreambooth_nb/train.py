@@ -4,21 +4,22 @@
 
 # %% ../nbs/06_train.ipynb #eefb1d32
 from __future__ import annotations
-import dataclasses, json, math, os, random, re, sys, time, warnings
+import dataclasses, json, math, os, random, re, shlex, shutil, sys, time, warnings
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import image_files, save_images, image_grid, save_image_atomic, set_seed
-from .models import Components, load_components, ModelLoadError, prompt_words
-from .data import build_data, batch_at, encode_tokens, DataError, DreamBoothData
+from .core import image_files, save_images, image_grid, save_image_atomic, set_seed, default_device
+from .models import Components, load_components, ModelLoadError, prompt_words, check_tokenizer
+from .data import build_data, batch_at, encode_tokens, DataError, DreamBoothData, load_images
 from .config import (DreamBoothConfig, ConfigError, validate_config, load_concepts, parse_config,
                                   save_config, config_to_dict, config_differences)
-from .checkpoint import save_checkpoint, load_checkpoint, resolve_checkpoint, read_trainer_state
+from .checkpoint import save_checkpoint, load_checkpoint, resolve_checkpoint, read_trainer_state, list_checkpoints
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'identifier_ids', 'count_params',
-           'make_optimizer', 'ensure_class_images', 'save_samples', 'log_images', 'ldm_unet_name', 'ldm_vae_name',
-           'ldm_state_dict', 'export_single_file', 'load_single_file', 'training_step', 'train', 'finish', 'train_main']
+__all__ = ['LORA_TARGETS', 'RUN_MARKERS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'identifier_ids',
+           'count_params', 'make_optimizer', 'preflight', 'ensure_class_images', 'save_samples', 'log_images',
+           'ldm_unet_name', 'ldm_vae_name', 'ldm_state_dict', 'export_single_file', 'load_single_file', 'training_step',
+           'train', 'finish', 'interrupted_message', 'train_main']
 
 # %% ../nbs/06_train.ipynb #db880522
 def diffusion_target(noise_scheduler, # the training (DDPM) scheduler
@@ -115,12 +116,48 @@ def make_optimizer(params:list, # the trainable parameters
     except (RuntimeError, TypeError, ValueError): return torch.optim.AdamW(params, **kw)   # a device without fused AdamW
 
 # %% ../nbs/06_train.ipynb #782d72aa
+def _overlap(a:str|Path, b:str|Path) -> bool:
+    a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
+    return a == b or a in b.parents or b in a.parents
+
+RUN_MARKERS = ('config.json', 'model_index.json')   # with checkpoint-N folders: what says a folder holds a run
+
+def preflight(cfg:DreamBoothConfig, # a validated configuration
+              concepts:list[dict], # its concepts (`load_concepts`)
+             ):
+    "Check folders, machine and libraries before anything is downloaded, generated or written; raise `ConfigError`/`DataError`."
+    err = lambda m: (_ for _ in ()).throw(ConfigError(m))
+    out = Path(cfg.output_dir).expanduser()
+    if out.exists() and not out.is_dir(): err(f"--output_dir {out} is a file: give a folder.")
+    near = next(p for p in (out, *out.parents) if p.exists())
+    if not os.access(near, os.W_OK | os.X_OK): err(f"--output_dir {out}: cannot write in {near}. Choose a folder you can write to.")
+    held = [m for m in RUN_MARKERS if (out / m).exists()] + [p.name for _, p in list_checkpoints(out)]
+    if held and not cfg.overwrite_output_dir and not (cfg.resume_from_checkpoint and list_checkpoints(out)):
+        err(f"--output_dir {out} holds another run ({', '.join(held[:4])}): resume it with --resume_from_checkpoint latest, "
+            "choose a new --output_dir, or pass --overwrite_output_dir to start afresh there (its checkpoints are deleted).")
+    for c in concepts:
+        load_images(c['instance_data_dir'], 'instance')   # missing, empty or unreadable: say so now, not after class images
+        for o in concepts:
+            if cfg.with_prior_preservation and _overlap(c['instance_data_dir'], o['class_data_dir']):
+                err(f"The instance folder {c['instance_data_dir']} and the class folder {o['class_data_dir']} overlap: generated "
+                    "class images would be written among your subject's photos. Give --class_data_dir a folder of its own.")
+    mp, dev = cfg.mixed_precision, default_device()
+    if mp == 'fp16' and dev.type == 'cpu':
+        err("--mixed_precision fp16 needs a GPU and this machine has none: use --mixed_precision no (or bf16 on a recent CPU).")
+    if mp == 'bf16' and dev.type == 'cuda' and torch.cuda.get_device_capability()[0] < 8:
+        err(f"--mixed_precision bf16 needs an Ampere or newer GPU (compute capability 8.0); this one has "
+            f"{'.'.join(map(str, torch.cuda.get_device_capability()))}: use --mixed_precision fp16.")
+    if cfg.use_8bit_adam:
+        import importlib.util
+        if importlib.util.find_spec('bitsandbytes') is None or dev.type != 'cuda':
+            err("--use_8bit_adam needs bitsandbytes and a CUDA GPU: `pip install bitsandbytes` on a GPU machine, or drop the flag.")
+
 def ensure_class_images(cfg:DreamBoothConfig, # the configuration
                         c:Components, # the model that draws the class images (the base model, before training)
                         concepts:list[dict], # the concepts
                         is_main:bool=True, # only the main process generates
                        ):
-    "Generate the missing class images of each concept (with the prior generator)."
+    "Generate the missing class images of each concept (with the prior generator, which counts every image in the folder, as training does)."
     if not cfg.with_prior_preservation or not is_main: return
     for cpt in concepts:
         d = Path(cpt['class_data_dir']); have = len(image_files(d))
@@ -132,7 +169,6 @@ def ensure_class_images(cfg:DreamBoothConfig, # the configuration
         gc = c
         if cfg.prior_generation_precision and cfg.prior_generation_precision not in ('no', 'fp32') and c.device.type != 'cpu':
             gc = dataclasses.replace(c).to(dtype={'fp16': torch.float16, 'bf16': torch.bfloat16}[cfg.prior_generation_precision])
-        print(f"Generating {cfg.num_class_images - have} class images for {cpt['class_prompt']!r} in {d}")
         generate_class_images(gc, cpt['class_prompt'], d, cfg.num_class_images, seed=cfg.seed or 0, batch_size=cfg.sample_batch_size)
         if gc is not c: c.to(dtype=torch.float32)
 
@@ -346,7 +382,8 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     from accelerate.utils import ProjectConfiguration
     from diffusers.optimization import get_scheduler
     cfg = validate_config(dataclasses.replace(cfg)); concepts = load_concepts(cfg)
-    out = Path(cfg.output_dir).expanduser(); out.mkdir(parents=True, exist_ok=True)
+    preflight(cfg, concepts)   # nothing is written, downloaded or generated before this passes
+    out = Path(cfg.output_dir).expanduser()
     # --- resume? then the seed comes from the checkpoint, and the configuration must match ---
     ckpt = resolve_checkpoint(out, cfg.resume_from_checkpoint)
     if cfg.resume_from_checkpoint and ckpt is None: print(f"No checkpoint in {out} yet: starting a new run.")
@@ -362,7 +399,6 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
                       log_with=_trackers(cfg.report_to),
                       project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / cfg.logging_dir)))
     set_seed(cfg.seed)
-    if acc.is_main_process: save_config(cfg, out / 'config.json')
     if cfg.allow_tf32 and torch.cuda.is_available(): torch.backends.cuda.matmul.allow_tf32 = True
     # --- the model: frozen parts in the compute precision, trained parts in fp32 ---
     c = components or load_components(cfg.pretrained_model_name_or_path, device=acc.device, revision=cfg.revision)
@@ -370,8 +406,18 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     if cfg.tokenizer_name:
         from transformers import CLIPTokenizer
         c.tokenizer = CLIPTokenizer.from_pretrained(cfg.tokenizer_name, revision=cfg.revision)
+        check_tokenizer(c.tokenizer, c.text_encoder, cfg.tokenizer_name)
+    if cfg.resolution and cfg.resolution % c.vae_scale_factor:
+        f = c.vae_scale_factor
+        raise ConfigError(f"--resolution must be a multiple of the VAE factor {f} (the latents are 1/{f} of the image): "
+                          f"try {max(f, cfg.resolution // f * f)}.")
     if saved and saved.get('model_config_hash') not in (None, c.config_hash()):
         raise ConfigError(f"Cannot resume from {ckpt}: it was trained on a model with a different architecture.")
+    # --- everything checked: only now is anything written ---
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.overwrite_output_dir and not ckpt and acc.is_main_process:   # never mix two runs' checkpoints
+        for _, p in list_checkpoints(out): shutil.rmtree(p)
+    if acc.is_main_process: save_config(cfg, out / 'config.json')
     ensure_class_images(cfg, c, concepts, acc.is_main_process); acc.wait_for_everyone()
     te_trains = cfg.train_text_encoder or cfg.train_identifier_embedding
     wdt = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(acc.mixed_precision, torch.float32)
@@ -478,13 +524,30 @@ def finish(acc, c:Components, live:Components, cfg:DreamBoothConfig, out:Path) -
     return dict(model_dir=out, single_file=sf)
 
 # %% ../nbs/06_train.ipynb #cefa3756
+def interrupted_message(output_dir:str|Path, # the run's output folder
+                        argv:list[str], # the flags the run was started with
+                       ) -> str:
+    "What to tell a user who pressed Ctrl-C: the newest checkpoint and the command that resumes from it."
+    cks = list_checkpoints(output_dir)
+    if not cks: return f"Interrupted before the first checkpoint: nothing to resume in {output_dir}. Rerun the same command."
+    flags, skip = [], False
+    for a in argv:   # the same flags, less any --resume_from_checkpoint (and its value)
+        if not skip and not a.startswith('--resume_from_checkpoint'): flags.append(a)
+        skip = a == '--resume_from_checkpoint'
+    return (f"Interrupted. The newest checkpoint is {cks[-1][1]} (step {cks[-1][0]}). Resume with:\n  dreambooth_nb train "
+            + ' '.join(shlex.quote(a) for a in flags) + ' --resume_from_checkpoint latest')
+
 def train_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb train`
               ) -> int:
-    "The `dreambooth_nb train` command: parse the flags, train, print where the model is."
-    cfg = parse_config(argv)
-    try: res = train(cfg)
-    except (ConfigError, DataError, ModelLoadError, FileNotFoundError, ImportError) as e:
-        print(f"dreambooth_nb train: error: {e}", file=sys.stderr); return 2
+    "The `dreambooth_nb train` command: parse the flags, train, print where the model is; one line per error."
+    argv = sys.argv[2:] if argv is None else list(argv)
+    say = lambda m: print(f"dreambooth_nb train: error: {m}", file=sys.stderr)
+    try: cfg = parse_config(argv); res = train(cfg)
+    except (ConfigError, DataError, ModelLoadError, FileNotFoundError, ImportError) as e: say(e); return 2
+    except KeyboardInterrupt: print(interrupted_message(cfg.output_dir, argv), file=sys.stderr); return 130
+    except OSError as e:   # a full disk, a folder that vanished, a read-only file system
+        say(f"could not write {e.filename or cfg.output_dir}: {e.strerror or e}. Free some space or choose another --output_dir; "
+            "a checkpoint that was written whole can be resumed with --resume_from_checkpoint latest."); return 1
     print(f"Trained {res['global_step']} steps in {res['seconds']:.0f}s ({res['steps_per_second']:.2f} it/s); "
           f"final loss {res['losses'][-1]:.4f}. Model: {res.get('model_dir', res['output_dir'])}")
     return 0
