@@ -195,6 +195,11 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
     if cfg.class_labels_conditioning is not None: err("--class_labels_conditioning is for DeepFloyd IF, which this library does not train.")
     if cfg.push_to_hub: warnings.warn("--push_to_hub is not supported: upload output_dir with `huggingface-cli upload`.", UserWarning)
     if cfg.validation_images: warnings.warn("--validation_images (DeepFloyd IF upscaler) is ignored.", UserWarning)
+    if cfg.skip_save_text_encoder:
+        warnings.warn("--skip_save_text_encoder is ignored: the saved folder keeps its text encoder, so that it loads on its own.", UserWarning)
+    if cfg.dataloader_num_workers:
+        warnings.warn("--dataloader_num_workers is ignored: the training images are decoded once and held in memory.", UserWarning)
+    if cfg.hub_token or cfg.hub_model_id: warnings.warn("--hub_token/--hub_model_id are ignored (no --push_to_hub).", UserWarning)
     return cfg
 
 # %% ../nbs/05a_config.ipynb #0dcbc98c

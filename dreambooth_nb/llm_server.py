@@ -13,9 +13,9 @@ __all__ = ['fixtures_dir', 'load_reply', 'completion_chunks', 'FakeOpenAI']
 
 # %% ../nbs/07a_llm_server.ipynb #16b8a985
 def fixtures_dir() -> Path:
-    "The folder of recorded replies (`tests/fixtures/llm` in a source checkout)."
+    "The folder of recorded replies (shipped in the package, so the LLM chapters run after `pip install`)."
     import dreambooth_nb
-    return Path(dreambooth_nb.__file__).parent.parent/'tests'/'fixtures'/'llm'
+    return Path(dreambooth_nb.__file__).parent/'assets'/'llm-fixtures'
 
 def load_reply(name:str|dict, # a fixture name (file stem), a path to a .json file, or a reply dict
                folder:Path|None=None, # where fixtures live; default `fixtures_dir()`

@@ -194,16 +194,16 @@ def _looks_like_hub_id(s:str): return s.count('/') == 1 and not s.startswith(('.
 
 def _offline(): return os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on')
 
-def _load_parts(src:str, revision=None, local_files_only=False, subfolder_prefix='', dtype=torch.float32):
+def _load_parts(src:str, revision=None, local_files_only=False, subfolder_prefix='', dtype=torch.float32, variant=None):
     from transformers import CLIPTokenizer, CLIPTextModel
     from diffusers import AutoencoderKL, UNet2DConditionModel, DDPMScheduler
     kw = dict(revision=revision, local_files_only=local_files_only)
     sub = lambda n: f'{subfolder_prefix}{n}'
     tok = CLIPTokenizer.from_pretrained(src, subfolder=sub('tokenizer'), **kw)
     if tok.model_max_length > 10_000: tok.model_max_length = 77
-    te = CLIPTextModel.from_pretrained(src, subfolder=sub('text_encoder'), **kw).to(dtype)
-    vae = AutoencoderKL.from_pretrained(src, subfolder=sub('vae'), torch_dtype=dtype, **kw)
-    unet = UNet2DConditionModel.from_pretrained(src, subfolder=sub('unet'), torch_dtype=dtype, **kw)
+    te = CLIPTextModel.from_pretrained(src, subfolder=sub('text_encoder'), variant=variant, **kw).to(dtype)
+    vae = AutoencoderKL.from_pretrained(src, subfolder=sub('vae'), torch_dtype=dtype, variant=variant, **kw)
+    unet = UNet2DConditionModel.from_pretrained(src, subfolder=sub('unet'), torch_dtype=dtype, variant=variant, **kw)
     sched = DDPMScheduler.from_pretrained(src, subfolder=sub('scheduler'), **kw)
     return tok, te, vae, unet, sched
 
@@ -224,6 +224,7 @@ def load_components(source:str|Path, # a diffusers folder, a hub id ('org/name')
                     device:str|torch.device|None=None, # where to put the networks; None means `default_device()`
                     dtype:str|torch.dtype|None=None, # 'fp32', 'fp16', 'bf16' or a torch dtype; None means fp32
                     revision:str|None=None, # hub revision (branch, tag or commit)
+                    variant:str|None=None, # weight files variant, e.g. 'fp16' (half the download of SD 1.5)
                     local_files_only:bool|None=None, # never download; None follows `HF_HUB_OFFLINE`
                    ) -> Components:
     "Load tokenizer, text encoder, frozen VAE, UNet and noise scheduler from `source`."
@@ -240,11 +241,11 @@ def load_components(source:str|Path, # a diffusers folder, a hub id ('org/name')
             raise ModelLoadError(f"{folder} is not a diffusers Stable Diffusion folder: expected model_index.json and the "
                                  f"subfolders {', '.join(SD_PARTS)}; missing {missing or ['model_index.json']}.")
         verify_checksums(folder)
-        try: parts = _load_parts(str(folder), local_files_only=True, dtype=dtype)
+        try: parts = _load_parts(str(folder), local_files_only=True, dtype=dtype, variant=variant)
         except Exception as e: raise ModelLoadError(f"Could not load the Stable Diffusion folder {folder}: {type(e).__name__}: {e}") from e
     else:
         lfo = _offline() if local_files_only is None else local_files_only
-        try: parts = _load_parts(s, revision=revision, local_files_only=lfo, dtype=dtype)
+        try: parts = _load_parts(s, revision=revision, local_files_only=lfo, dtype=dtype, variant=variant)
         except Exception as e:
             hint = ("This machine is offline (HF_HUB_OFFLINE is set or local_files_only=True) and the model is not in the "
                     "local cache: download it where there is internet (e.g. on Colab), or pass a local diffusers folder."

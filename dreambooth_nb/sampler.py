@@ -21,8 +21,10 @@ __all__ = ['SCHEDULERS', 'scheduler_key', 'make_scheduler', 'encode_prompts', 'm
 # %% ../nbs/03_sampler.ipynb #2e8eea41
 SCHEDULERS = {'ddim': ('DDIMScheduler', {}),
               'euler': ('EulerDiscreteScheduler', {}),
-              'dpm++': ('DPMSolverMultistepScheduler', {'algorithm_type': 'dpmsolver++'})}
-_ALIASES = {'dpmsolver++': 'dpm++', 'dpm-solver++': 'dpm++', 'dpm': 'dpm++', 'dpmpp': 'dpm++'}
+              'dpm++': ('DPMSolverMultistepScheduler', {'algorithm_type': 'dpmsolver++'}),
+              'ddpm': ('DDPMScheduler', {})}
+_ALIASES = {'dpmsolver++': 'dpm++', 'dpm-solver++': 'dpm++', 'dpm': 'dpm++', 'dpmpp': 'dpm++',
+            **{v[0].lower(): k for k, v in SCHEDULERS.items()}}   # diffusers' class names too ('DPMSolverMultistepScheduler')
 
 def scheduler_key(name:str, # a scheduler name such as 'DDIM' or 'dpm-solver++'
                  ) -> str:

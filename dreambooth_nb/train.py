@@ -141,14 +141,25 @@ def preflight(cfg:DreamBoothConfig, # a validated configuration
             if cfg.with_prior_preservation and _overlap(c['instance_data_dir'], o['class_data_dir']):
                 err(f"The instance folder {c['instance_data_dir']} and the class folder {o['class_data_dir']} overlap: generated "
                     "class images would be written among your subject's photos. Give --class_data_dir a folder of its own.")
+    import importlib.util
     mp, dev = cfg.mixed_precision, default_device()
     if mp == 'fp16' and dev.type == 'cpu':
         err("--mixed_precision fp16 needs a GPU and this machine has none: use --mixed_precision no (or bf16 on a recent CPU).")
     if mp == 'bf16' and dev.type == 'cuda' and torch.cuda.get_device_capability()[0] < 8:
         err(f"--mixed_precision bf16 needs an Ampere or newer GPU (compute capability 8.0); this one has "
             f"{'.'.join(map(str, torch.cuda.get_device_capability()))}: use --mixed_precision fp16.")
+    if cfg.enable_xformers_memory_efficient_attention and importlib.util.find_spec('xformers') is None:
+        err("--enable_xformers_memory_efficient_attention needs xformers (`pip install xformers`); or drop the flag: PyTorch's "
+            "own scaled-dot-product attention is already memory-efficient on recent GPUs.")
+    if cfg.with_prior_preservation:   # room for the class images still to be drawn (an uncompressed RGB bound per image)
+        for c in concepts:
+            d = Path(c['class_data_dir']).expanduser(); have = len(image_files(d)) if d.is_dir() else 0
+            need = max(0, cfg.num_class_images - have) * 3 * (cfg.resolution or 512) ** 2
+            near = next(p for p in (d, *d.parents) if p.exists())
+            if need and shutil.disk_usage(near).free < need:
+                err(f"--class_data_dir {d}: {cfg.num_class_images - have} class images need up to {need / 2**30:.1f} GB and "
+                    f"{shutil.disk_usage(near).free / 2**30:.1f} GB are free there: free some space or lower --num_class_images.")
     if cfg.use_8bit_adam:
-        import importlib.util
         if importlib.util.find_spec('bitsandbytes') is None or dev.type != 'cuda':
             err("--use_8bit_adam needs bitsandbytes and a CUDA GPU: `pip install bitsandbytes` on a GPU machine, or drop the flag.")
 
@@ -166,9 +177,10 @@ def ensure_class_images(cfg:DreamBoothConfig, # the configuration
         except ImportError as e:
             raise DataError(f"The class folder {d} has {have} of {cfg.num_class_images} images and the class-image generator "
                             f"is not available ({e}): put class images there or lower --num_class_images.") from None
-        gc = c
-        if cfg.prior_generation_precision and cfg.prior_generation_precision not in ('no', 'fp32') and c.device.type != 'cpu':
-            gc = dataclasses.replace(c).to(dtype={'fp16': torch.float16, 'bf16': torch.bfloat16}[cfg.prior_generation_precision])
+        gc = c   # as diffusers' script: class images in fp16 on a CUDA GPU unless --prior_generation_precision says otherwise
+        pgp = cfg.prior_generation_precision or ('fp16' if c.device.type == 'cuda' else 'fp32')
+        if pgp not in ('no', 'fp32') and c.device.type != 'cpu':
+            gc = dataclasses.replace(c).to(dtype={'fp16': torch.float16, 'bf16': torch.bfloat16}[pgp])
         generate_class_images(gc, cpt['class_prompt'], d, cfg.num_class_images, seed=cfg.seed or 0, batch_size=cfg.sample_batch_size)
         if gc is not c: c.to(dtype=torch.float32)
 
@@ -193,6 +205,7 @@ def save_samples(c:Components, # the model as it is now
                  guidance_scale:float=7.5, # guidance
                  steps:int=30, # sampling steps
                  seed:int=0, # images use seeds seed, seed+1, ...
+                 scheduler:str='ddim', # the sampler's scheduler ('ddim', 'dpm++', 'ddpm', or diffusers' class name)
                 ) -> list:
     "Sample `n` images of `prompt` into `folder`, with a grid; return them ([] and a warning if the sampler is unavailable)."
     try: from dreambooth_nb.sampler import sample
@@ -201,7 +214,7 @@ def save_samples(c:Components, # the model as it is now
     try:
         with torch.no_grad():
             ims = sample(c, [prompt] * n, negative_prompt=negative_prompt, guidance_scale=guidance_scale,
-                         num_inference_steps=steps, seed=list(range(seed, seed + n)))
+                         num_inference_steps=steps, seed=list(range(seed, seed + n)), scheduler=scheduler)
     finally: c.unet.train(was)
     save_images(ims, folder, prefix='sample')
     save_image_atomic(image_grid(ims, ncols=min(n, 4)), Path(folder) / 'grid.png')
@@ -401,7 +414,7 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     set_seed(cfg.seed)
     if cfg.allow_tf32 and torch.cuda.is_available(): torch.backends.cuda.matmul.allow_tf32 = True
     # --- the model: frozen parts in the compute precision, trained parts in fp32 ---
-    c = components or load_components(cfg.pretrained_model_name_or_path, device=acc.device, revision=cfg.revision)
+    c = components or load_components(cfg.pretrained_model_name_or_path, device=acc.device, revision=cfg.revision, variant=cfg.variant)
     if c.device != acc.device: c.to(acc.device)
     if cfg.tokenizer_name:
         from transformers import CLIPTokenizer
@@ -491,7 +504,8 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
         if cfg.validation_prompt and global_step % cfg.validation_steps == 0 and acc.is_main_process:
             with acc.autocast():
                 ims = save_samples(live, cfg.validation_prompt, out / 'samples' / f'validation-{global_step}', cfg.num_validation_images,
-                                     guidance_scale=cfg.save_guidance_scale, steps=cfg.save_infer_steps, seed=cfg.seed)
+                                     guidance_scale=cfg.save_guidance_scale, steps=cfg.save_infer_steps, seed=cfg.seed,
+                                     scheduler=cfg.validation_scheduler)
             log_images(acc, ims, global_step, 'validation', cfg.validation_prompt)
         if stop_after is not None and global_step >= stop_after: break
     bar.close(); secs = time.time() - t0

@@ -126,3 +126,49 @@ def test_demo_bad_input(case, flags, code, names, tmp_path, capsys):
     rc, err = run(demo_main, argv, capsys)
     assert rc == code and names.lower() in err.lower() and '\n' not in err, (rc, err)
     assert snapshot(t) == before and not (tmp_path / 'demo').exists()
+
+def test_train_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    "A full disk while a checkpoint is written: one line, exit 1, and the advice to free space and resume."
+    import errno, dreambooth_nb.train as tr
+    def full(*a, **k): raise OSError(errno.ENOSPC, 'No space left on device', str(tmp_path / 'out' / 'checkpoint-1'))
+    monkeypatch.setattr(tr, 'save_checkpoint', full)
+    drawings(tmp_path / 'inst')
+    rc, err = run(train_main, BASE(tmp_path) + ['--checkpointing_steps', '1', '--train_batch_size', '1'], capsys)
+    assert rc == 1 and 'No space left on device' in err and '--resume_from_checkpoint latest' in err and '\n' not in err, err
+
+def test_train_ctrl_c_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    "Ctrl-C after two checkpoints: exit 130, the newest checkpoint named, and a command that resumes from it."
+    import dreambooth_nb.train as tr
+    step, calls = tr.training_step, []
+    def interrupt_third(*a, **k):
+        calls.append(1)
+        if len(calls) == 3: raise KeyboardInterrupt
+        return step(*a, **k)
+    monkeypatch.setattr(tr, 'training_step', interrupt_third)
+    drawings(tmp_path / 'inst')
+    argv = BASE(tmp_path)[:-1] + ['5', '--checkpointing_steps', '1', '--train_batch_size', '1']
+    rc = train_main(argv); err = capsys.readouterr().err
+    assert rc == 130 and 'checkpoint-2' in err and '--resume_from_checkpoint latest' in err, err
+    monkeypatch.setattr(tr, 'training_step', step)
+    resume = err.strip().splitlines()[-1].split('dreambooth_nb train ', 1)[1]
+    import shlex
+    assert train_main(shlex.split(resume)) == 0            # the printed command resumes and finishes
+    assert (tmp_path / 'out' / 'model_index.json').exists()
+
+def test_no_flag_is_accepted_and_ignored():
+    "Every `train` flag is read somewhere in the package (validate_config counts: it refuses or warns about the flags it cannot honour)."
+    import re, dataclasses, dreambooth_nb
+    from dreambooth_nb.config import DreamBoothConfig
+    src = '\n'.join(p.read_text() for p in Path(dreambooth_nb.__file__).parent.glob('*.py') if p.name != '_modidx.py')
+    launcher = {'local_rank'}   # set by torch.distributed launchers; accelerate reads the rank from the environment
+    unread = [f.name for f in dataclasses.fields(DreamBoothConfig) if f.name not in launcher and not re.search(rf'cfg\.{f.name}\b', src)]
+    assert not unread, f'accepted and ignored: {unread}'
+
+def test_variant_reaches_the_loader(tmp_path, monkeypatch):
+    "--variant fp16 is passed to from_pretrained (diffusers then reads diffusion_pytorch_model.fp16.safetensors)."
+    import dreambooth_nb.models as m
+    seen = {}
+    def fake(src, **kw): seen.update(kw); raise RuntimeError('stop here')
+    monkeypatch.setattr(m, '_load_parts', fake)
+    with pytest.raises(m.ModelLoadError): m.load_components('someone/some-model', device='cpu', variant='fp16')
+    assert seen['variant'] == 'fp16'
