@@ -13,7 +13,7 @@ from .core import default_device, check_device, pick_dtype
 # %% auto #0
 __all__ = ['ASSETS', 'WORLDS', 'SD_PARTS', 'prompt_words', 'Components', 'bytes_to_unicode', 'tiny_tokenizer', 'tiny_components',
            'world_path', 'file_sha256', 'write_checksums', 'verify_checksums', 'ModelLoadError', 'check_tokenizer',
-           'load_components']
+           'load_components', 'sd15_miniature']
 
 # %% ../nbs/01_models.ipynb #bd0f44e7
 def prompt_words(prompt:str, # a prompt
@@ -256,3 +256,26 @@ def load_components(source:str|Path, # a diffusers folder, a hub id ('org/name')
         c.vocabulary = json.loads((folder / 'world.json').read_text()).get('vocabulary')
     check_tokenizer(c.tokenizer, c.text_encoder, name)
     return _finish(c.to(device))
+
+# %% ../nbs/01_models.ipynb #78568466
+def sd15_miniature(seed:int=0, # seed for the random weights
+                   width:int=32, # the first UNet level's channels (SD 1.5: 320)
+                  ) -> Components:
+    "Random components with Stable Diffusion 1.5's architecture, widths scaled down, and the real CLIP tokenizer."
+    from transformers import CLIPTokenizer, CLIPTextConfig, CLIPTextModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel, DDPMScheduler
+    torch.manual_seed(seed); w, d = width, width   # d: the text width (SD 1.5: 768)
+    tok = CLIPTokenizer.from_pretrained(str(WORLDS['shapes-world'] / 'tokenizer'))   # openai/clip-vit-large-patch14's
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=d, intermediate_size=4 * d, num_hidden_layers=2,
+                                      num_attention_heads=4, max_position_embeddings=77, hidden_act='quick_gelu',
+                                      projection_dim=d, bos_token_id=49406, eos_token_id=49407, pad_token_id=49407))
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=2,
+                                block_out_channels=(w, 2 * w, 4 * w, 4 * w), cross_attention_dim=d, attention_head_dim=8,
+                                down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',),
+                                up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3, norm_num_groups=w)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(w, w, 2 * w, 2 * w), latent_channels=4,
+                        layers_per_block=2, down_block_types=('DownEncoderBlock2D',) * 4, up_block_types=('UpDecoderBlock2D',) * 4,
+                        norm_num_groups=w, sample_size=64, scaling_factor=0.18215)
+    sched = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', num_train_timesteps=1000,
+                          clip_sample=False, steps_offset=1)
+    return _finish(Components(tok, te.eval(), vae, unet, sched, source='sd15-miniature'))

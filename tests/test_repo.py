@@ -4,6 +4,7 @@ from pathlib import Path
 from dreambooth_nb.docs import readme_text
 
 ROOT = Path(__file__).parent.parent
+BOOK = sorted(p for p in (ROOT / 'nbs').rglob('*.ipynb') if not any(q.startswith(('_', '.')) for q in p.relative_to(ROOT / 'nbs').parts))
 
 def test_readme_is_current():
     assert (ROOT / 'README.md').read_text() == readme_text(ROOT / 'nbs' / 'index.ipynb'), \
@@ -22,7 +23,7 @@ def test_chapters_that_draw_are_committed_with_their_pictures():
     "The book shows its work: a chapter that draws images (show_images, image_grid, matplotlib) is committed executed."
     import json, re
     missing = []
-    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+    for nb in BOOK:
         cells = json.loads(nb.read_text())['cells']
         draws = any(c['cell_type'] == 'code' and re.search(r'show_images\(|image_grid\(|plt\.|labelled_grid\(', ''.join(c['source'])) for c in cells)
         has_png = any('image/png' in o.get('data', {}) for c in cells if c['cell_type'] == 'code' for o in c.get('outputs', []))
@@ -30,5 +31,5 @@ def test_chapters_that_draw_are_committed_with_their_pictures():
     assert not missing, f"{missing} draw pictures but are committed without them: run `python -m dreambooth_nb.docs --execute` on them."
 
 def test_book_stays_small():
-    total = sum(p.stat().st_size for p in (ROOT / 'nbs').glob('*.ipynb'))
+    total = sum(p.stat().st_size for p in BOOK)
     assert total <= 5 * 2**20, f'the notebooks take {total / 2**20:.1f} MB: keep figures small (64-px images, no huge grids)'
