@@ -8,7 +8,7 @@ import json, re
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['FLAGS', 'readme_text', 'write_readme', 'execute_book']
+__all__ = ['FLAGS', 'readme_text', 'write_readme', 'execute_book', 'render_html']
 
 # %% ../nbs/10_docs.ipynb #67ae62b1
 _HIDE = ('hide', 'hide_input', 'exporti', 'include: false', 'echo: false')
@@ -58,6 +58,22 @@ def execute_book(paths:list, # the notebooks to execute in place
     finally: os.chdir(cwd)
     return secs
 
+# %% ../nbs/10_docs.ipynb #d2fe8d54
+def render_html(paths:list, # the notebooks to render
+                out_dir:str|Path, # where to write NAME.html
+               ) -> dict:
+    "Render each notebook to standalone HTML (outputs as committed, nothing executed); return {name: (pictures, error cells)}."
+    from nbconvert import HTMLExporter
+    import nbformat
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True); ex, res = HTMLExporter(), {}
+    for p in map(Path, paths):
+        nb = nbformat.read(p, as_version=4)
+        html, _ = ex.from_notebook_node(nb)
+        (out_dir / f'{p.stem}.html').write_text(html)
+        errors = sum(o.get('output_type') == 'error' for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []))
+        res[p.stem] = (len(re.findall(r'<img [^>]*src="data:image/png', html)), errors)
+    return res
+
 # %% ../nbs/10_docs.ipynb #cce9e8c6
 #| eval: false
 if __name__ == '__main__':
@@ -65,6 +81,8 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(description='Write README.md from nbs/index.ipynb, or re-execute chapters in place (--execute).')
     ap.add_argument('--execute', nargs='+', default=None, help='notebooks to execute in place, keeping their outputs')
     ap.add_argument('--flags', nargs='*', default=[], help=f'flagged cells to run too (of {", ".join(FLAGS)})')
+    ap.add_argument('--html', default=None, metavar='DIR', help='render every chapter to DIR/NAME.html (no Quarto needed)')
     a = ap.parse_args()
     if a.execute: print({k: round(v) for k, v in execute_book(a.execute, tuple(a.flags)).items()})
+    elif a.html: print(render_html(sorted(p for p in Path('nbs').rglob('*.ipynb') if not any(q.startswith(('_', '.')) for q in p.parts[1:])), a.html))
     else: write_readme()

@@ -33,3 +33,14 @@ def test_chapters_that_draw_are_committed_with_their_pictures():
 def test_book_stays_small():
     total = sum(p.stat().st_size for p in BOOK)
     assert total <= 5 * 2**20, f'the notebooks take {total / 2**20:.1f} MB: keep figures small (64-px images, no huge grids)'
+
+def test_book_renders_to_html_with_its_pictures(tmp_path):
+    "The offline render of every chapter (nbconvert, no Quarto): each page holds its chapter's pictures, and no cell shows an error."
+    import json
+    from dreambooth_nb.docs import render_html
+    res = render_html(BOOK, tmp_path)
+    for nb in BOOK:
+        pngs = sum('image/png' in o.get('data', {}) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+        shown, errors = res[nb.stem]
+        assert errors == 0, f'{nb.name} is committed with {errors} error output(s)'
+        assert shown >= pngs, f'{nb.name}: {pngs} pictures committed, {shown} on its HTML page'
