@@ -10,8 +10,8 @@ import numpy as np, torch
 from PIL import Image
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'set_seed', 'default_device', 'check_device', 'pick_dtype', 'pil_to_tensor', 'tensor_to_pil',
-           'center_crop_resize', 'show_images', 'image_grid', 'save_image_atomic', 'save_images', 'image_files']
+__all__ = ['IMAGE_EXTS', 'set_seed', 'default_device', 'check_device', 'pick_dtype', 'to_model_space', 'tensor_to_pil',
+           'show_images', 'image_grid', 'save_image_atomic', 'save_images', 'image_files']
 
 # %% ../nbs/00_core.ipynb #157048fe
 def set_seed(seed:int=0, # the seed for python, numpy and torch (CPU and every GPU)
@@ -65,14 +65,13 @@ def pick_dtype(precision:str|torch.dtype|None=None, # 'fp32', 'fp16', 'bf16' (or
     return dt
 
 # %% ../nbs/00_core.ipynb #2e7b32d9
-def pil_to_tensor(img:Image.Image, # an image; converted to RGB
-                  size:int|None=None, # resize the shorter side to `size` and centre-crop to a square, if given
-                 ) -> torch.Tensor:
-    "A (3,H,W) float tensor in [-1,1] from a PIL image."
-    img = img.convert('RGB')
-    if size is not None: img = center_crop_resize(img, size)
-    a = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(a).permute(2, 0, 1).contiguous()
+def to_model_space(images, # a PIL image, a list of them (same size), or uint8 pixels (H,W,3) or (N,H,W,3)
+                  ) -> torch.Tensor:
+    "Float pixels in [-1,1], channels first, as the VAE reads them: (3,H,W) for one image, (N,3,H,W) for several."
+    if isinstance(images, Image.Image): return to_model_space([images])[0]
+    if not isinstance(images, np.ndarray): images = np.stack([np.asarray(im.convert('RGB')) for im in images])
+    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 127.5 - 1
+    return x.permute(2, 0, 1).contiguous() if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
 
 def tensor_to_pil(t:torch.Tensor, # (3,H,W) or (B,3,H,W) in [-1,1]
                  ) -> Image.Image|list[Image.Image]:
@@ -80,16 +79,6 @@ def tensor_to_pil(t:torch.Tensor, # (3,H,W) or (B,3,H,W) in [-1,1]
     if t.ndim == 4: return [tensor_to_pil(o) for o in t]
     a = (t.detach().float().cpu() / 2 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
     return Image.fromarray((a * 255).round().astype('uint8'))
-
-def center_crop_resize(img:Image.Image, # the image
-                       size:int, # the side of the square result
-                       center_crop:bool=True, # crop the centre square; otherwise squash
-                      ) -> Image.Image:
-    "Resize `img` to a `size`×`size` square."
-    if center_crop:
-        w, h = img.size; s = min(w, h)
-        img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-    return img.resize((size, size), Image.BICUBIC) if img.size != (size, size) else img
 
 # %% ../nbs/00_core.ipynb #beb18c0b
 def show_images(images:list, # PIL images or (3,H,W) tensors in [-1,1]

@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image, ImageOps, ImageDraw, UnidentifiedImageError
-from .core import image_files, pil_to_tensor, save_images, IMAGE_EXTS
+from .core import image_files, to_model_space, save_images, IMAGE_EXTS
 from .prior import read_manifest
+from .sampler import encode_prompts
 
 # %% auto #0
 __all__ = ['CAPTION_EXT', 'write_toy_images', 'DataError', 'on_white', 'load_images', 'square_crop', 'images_to_pixels',
            'identifier_tokens', 'check_instance_prompt', 'read_caption', 'orphan_captions', 'image_prompts',
-           'encode_latent_dist', 'scale_latents', 'sample_latents', 'tokenize_prompts', 'encode_tokens',
-           'encode_prompts', 'epoch_order', 'batch_at', 'ImageSet', 'make_image_set', 'DreamBoothData', 'build_data']
+           'encode_latent_dist', 'scale_latents', 'sample_latents', 'tokenize_prompts', 'encode_tokens', 'epoch_order',
+           'batch_at', 'ImageSet', 'make_image_set', 'DreamBoothData', 'build_data']
 
 # %% ../nbs/05_data.ipynb #0496f157
 def write_toy_images(folder:str|Path, # where to write the PNGs
@@ -94,7 +95,7 @@ def images_to_pixels(images:list[Image.Image], # RGB images
                     ) -> torch.Tensor:
     "An (N, V, 3, R, R) tensor in [-1,1]: V=2 views (image, mirror) with `random_flip`, else V=1."
     rng = np.random.default_rng(seed)
-    px = torch.stack([pil_to_tensor(square_crop(im, resolution, center_crop, rng)) for im in images])
+    px = to_model_space([square_crop(im, resolution, center_crop, rng) for im in images])
     return torch.stack([px, px.flip(-1)], 1) if random_flip else px[:, None]
 
 # %% ../nbs/05_data.ipynb #22a514b7
@@ -206,17 +207,6 @@ def encode_tokens(text_encoder:torch.nn.Module, # a CLIP text model
     m = attention_mask.to(text_encoder.device) if attention_mask is not None else None
     return text_encoder(input_ids.to(text_encoder.device), attention_mask=m)[0]
 
-@torch.no_grad()
-def encode_prompts(tokenizer, # a CLIP tokenizer
-                   text_encoder:torch.nn.Module, # the frozen text encoder
-                   prompts:list[str], # distinct prompts
-                   max_length:int|None=None, # tokenizer length
-                   use_attention_mask:bool=False, # pass the attention mask to the encoder
-                  ) -> torch.Tensor:
-    "The (P, L, D) embeddings of `prompts`, computed once without gradient."
-    ids, mask = tokenize_prompts(tokenizer, prompts, max_length)
-    return encode_tokens(text_encoder, ids, mask if use_attention_mask else None)
-
 # %% ../nbs/05_data.ipynb #197a1aa7
 def epoch_order(seed:int, # the run's seed
                 epoch:int, # the epoch number
@@ -230,12 +220,12 @@ def batch_at(position:int, # which micro-batch of the run (0, 1, 2, ...)
              batch_size:int, # examples per micro-batch
              seed:int, # the run's seed
              rank:int=0, # this process's index (multi-GPU)
-             world:int=1, # number of processes
+             n_processes:int=1, # number of processes (accelerate's num_processes)
             ) -> tuple[int, list[int]]:
     "(epoch, example indices) of micro-batch `position`; the last batch of an epoch may be smaller."
-    per_epoch = math.ceil(n / (batch_size * world))
+    per_epoch = math.ceil(n / (batch_size * n_processes))
     epoch, b = divmod(position, per_epoch)
-    order = epoch_order(seed, epoch, n)[rank::world]
+    order = epoch_order(seed, epoch, n)[rank::n_processes]
     return epoch, order[b * batch_size:(b + 1) * batch_size]
 
 # %% ../nbs/05_data.ipynb #165a6a39
@@ -285,7 +275,7 @@ class DreamBoothData:
 
     def __len__(self): return max(len(self.instance), len(self.class_)) if self.class_ is not None else len(self.instance)
 
-    def batches_per_epoch(self, batch_size:int, world:int=1) -> int: return math.ceil(len(self) / (batch_size * world))
+    def batches_per_epoch(self, batch_size:int, n_processes:int=1) -> int: return math.ceil(len(self) / (batch_size * n_processes))
 
     def _latents(self, s:ImageSet, ix:list[int], gen, vae):
         v = torch.randint(0, s.views, (len(ix),), generator=gen) if s.views > 1 else torch.zeros(len(ix), dtype=torch.long)
@@ -346,6 +336,7 @@ def build_data(components, # `Components` (tokenizer, text encoder, frozen VAE)
         if sets[0][3] is not None: out.bare_idx = torch.tensor(sum([x[3] for x in sets], []))
         return out
     ids, mask = tokenize_prompts(components.tokenizer, prompts, tokenizer_max_length)
-    emb = (encode_prompts(components.tokenizer, components.text_encoder, prompts, tokenizer_max_length, use_attention_mask)
-           if precompute_text else None)
+    if precompute_text:
+        with torch.no_grad(): emb = encode_prompts(components, prompts, tokenizer_max_length, use_attention_mask)
+    else: emb = None
     return DreamBoothData(join(inst, seed), join(cls, seed + 1) if cls else None, prompts, ids, mask, emb, bare_prompt_prob)

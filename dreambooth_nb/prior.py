@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
-from .core import save_image_atomic, image_files, pil_to_tensor, show_images
+from .core import save_image_atomic, image_files, to_model_space, show_images
 from .models import Components, load_components, tiny_components, ModelLoadError, file_sha256
 from .sampler import sample, scheduler_key, encode_prompts
 
@@ -179,7 +179,7 @@ def write_latent_cache(components:Components, # the model that made the images (
     vae, sf = components.vae, components.vae.config.scaling_factor
     means, stds = [], []
     for s in range(0, len(files), batch_size):
-        x = torch.stack([pil_to_tensor(Image.open(f)) for f in files[s:s + batch_size]]).to(vae.device, vae.dtype)
+        x = to_model_space([Image.open(f) for f in files[s:s + batch_size]]).to(vae.device, vae.dtype)
         dist = vae.encode(x).latent_dist
         means.append(dist.mean.float().cpu() * sf); stds.append(dist.std.float().cpu() * sf)
     emb = torch.cat([encode_prompts(components, prompts[s:s + 16]).float().cpu() for s in range(0, len(prompts), 16)])

@@ -49,16 +49,19 @@ def make_scheduler(components:Components, # the model whose scheduler config to 
 # %% ../nbs/03_sampler.ipynb #b1209f6a
 def encode_prompts(components:Components, # tokenizer and text encoder
                    prompts:list[str], # the prompts (an empty string gives the unconditional embedding)
+                   max_length:int|None=None, # pad/truncate to this; None means `tokenizer.model_max_length`
+                   use_attention_mask:bool|None=None, # pass the attention mask to the encoder; None: as its config says
                   ) -> torch.Tensor:
-    "Text-encoder embeddings (B, max_length, D) of `prompts`, padded to `tokenizer.model_max_length`."
+    "Text-encoder embeddings (B, max_length, D) of `prompts`: the one prompt encoder of sampling, training and pretraining."
     tok, te = components.tokenizer, components.text_encoder
-    L = tok.model_max_length
+    L = max_length or tok.model_max_length
     for p in prompts:
         n = len(tok(p, truncation=False, verbose=False).input_ids)
         if n > L: warnings.warn(f"Prompt is {n} tokens long but the text encoder reads at most {L}: the last {n - L} "
                                 f"tokens were dropped. Shorten the prompt: {p[:80]!r}{'...' if len(p) > 80 else ''}")
     ids = tok(prompts, padding='max_length', max_length=L, truncation=True, return_tensors='pt')
-    mask = ids.attention_mask.to(te.device) if getattr(te.config, 'use_attention_mask', False) else None
+    if use_attention_mask is None: use_attention_mask = getattr(te.config, 'use_attention_mask', False)
+    mask = ids.attention_mask.to(te.device) if use_attention_mask else None
     return te(ids.input_ids.to(te.device), attention_mask=mask)[0].to(dtype=te.dtype)
 
 # %% ../nbs/03_sampler.ipynb #7ad3963e

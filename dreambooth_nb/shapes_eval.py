@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
+from .core import to_model_space
 from .models import ASSETS
 from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, PATTERNS, world_batch, Attrs
 
@@ -39,8 +40,7 @@ class Evaluator(nn.Module):
 
     def _to_x(self, images):
         if isinstance(images, torch.Tensor): return images.float()
-        a = np.stack([np.asarray(im.convert('RGB').resize((64, 64), Image.BILINEAR)) for im in images])
-        return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return to_model_space([im.convert('RGB').resize((64, 64), Image.BILINEAR) for im in images])
 
     @torch.no_grad()
     def predict(self, images:list, # PIL images (or a (N,3,64,64) tensor in [-1,1])

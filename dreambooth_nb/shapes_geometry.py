@@ -136,12 +136,12 @@ def vae_round_trip_iou(vae, # a ShapesWorld `AutoencoderKL`
                       ) -> dict[str, float]:
     "Mean IoU of each shape's own outline on VAE round trips (encode, decode) of `n` random drawings of it."
     import random, torch
-    from dreambooth_nb.core import pil_to_tensor, tensor_to_pil
+    from dreambooth_nb.core import to_model_space, tensor_to_pil
     from dreambooth_nb.shapes_world import random_attrs, draw
     out = {}
     for s in shapes:
         rng = random.Random(seed)
-        x = torch.stack([pil_to_tensor(draw(random_attrs(rng, shape=s))) for _ in range(n)])
+        x = to_model_space([draw(random_attrs(rng, shape=s)) for _ in range(n)])
         with torch.no_grad(): y = vae.decode(vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mean).sample
         out[s] = float(np.mean([fit_shape(segment(i)[0], s)[0] for i in tensor_to_pil(y)]))
     return out

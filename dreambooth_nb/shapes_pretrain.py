@@ -8,14 +8,14 @@ import math, time, json, random, copy
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import set_seed
+from .core import set_seed, to_model_space
 from .models import Components, _finish, write_checksums, WORLDS, load_components, world_path
 from .shapes_world import world_batch, caption, IMAGE_SIZE, KNOWN_WORDS
+from .sampler import encode_prompts
 
 # %% auto #0
-__all__ = ['world_configs', 'new_world_components', 'to_model_space', 'train_vae', 'set_scaling_factor', 'cache_world_latents',
-           'pretraining_captions', 'encode_text', 'min_snr_weights', 'train_denoiser', 'continue_pretraining',
-           'pretrain_shapes_world']
+__all__ = ['world_configs', 'new_world_components', 'train_vae', 'set_scaling_factor', 'cache_world_latents',
+           'pretraining_captions', 'min_snr_weights', 'train_denoiser', 'continue_pretraining', 'pretrain_shapes_world']
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #91dbb594
 def world_configs(latent_channels:int=4, # channels of the latent
@@ -49,11 +49,6 @@ def new_world_components(tokenizer_dir:str|Path|None=None, # a CLIP tokenizer fo
     return c
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #b4809673
-def to_model_space(x:np.ndarray, # uint8 images (N,H,W,3)
-                  ) -> torch.Tensor:
-    "Float tensors (N,3,H,W) in [-1,1]."
-    return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
-
 def train_vae(vae, # an `AutoencoderKL`
               steps:int=1500, # optimisation steps
               bs:int=32, # images per step
@@ -118,14 +113,6 @@ def pretraining_captions(attrs:list, # the images' attributes
         return caption(a, background=bg, colour=not (p_nocolour and rng.random() < p_nocolour))
     return [one(a) for a in attrs]
 
-def encode_text(c:Components, # the components
-                prompts:list[str], # the prompts
-               ) -> torch.Tensor:
-    "Per-token text embeddings (B,77,D), padded to the tokenizer's length as the pipeline does."
-    ids = c.tokenizer(prompts, padding='max_length', max_length=c.tokenizer.model_max_length, truncation=True,
-                      return_tensors='pt').input_ids.to(c.text_encoder.device)
-    return c.text_encoder(ids)[0]
-
 def _ema_update(ema, model, decay):
     with torch.no_grad():
         for pe, pm in zip(ema.parameters(), model.parameters()): pe.lerp_(pm.detach(), 1 - decay)
@@ -168,7 +155,7 @@ def train_denoiser(c:Components, # components with a trained, frozen VAE
         z = (cache['mean'][idx] + cache['std'][idx] * torch.randn(cache['mean'][idx].shape, generator=g)) * sf
         noise = torch.randn(z.shape, generator=g)
         t = torch.randint(0, sched.config.num_train_timesteps, (bs,), generator=g)
-        emb = encode_text(c, pretraining_captions([cache['attrs'][i] for i in idx.tolist()], rng, p_nocolour=p_nocolour))
+        emb = encode_prompts(c, pretraining_captions([cache['attrs'][i] for i in idx.tolist()], rng, p_nocolour=p_nocolour))
         pred = unet(sched.add_noise(z, noise, t), t, emb).sample
         loss = F.mse_loss(pred, noise) if snr_gamma is None else (F.mse_loss(pred, noise, reduction='none').mean((1, 2, 3)) * min_snr_weights(sched, t, snr_gamma)).mean()
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); lrs.step()

@@ -14,12 +14,12 @@ from .data import build_data, batch_at, encode_tokens, DataError, DreamBoothData
 from .config import (DreamBoothConfig, ConfigError, validate_config, load_concepts, parse_config,
                                   save_config, config_to_dict, config_differences)
 from .checkpoint import save_checkpoint, load_checkpoint, resolve_checkpoint, read_trainer_state, list_checkpoints
+from .export import export_single_file
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'RUN_MARKERS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'identifier_ids',
            'count_params', 'make_optimizer', 'preflight', 'ensure_class_images', 'save_samples', 'log_images',
-           'ldm_unet_name', 'ldm_vae_name', 'ldm_state_dict', 'export_single_file', 'load_single_file', 'training_step',
-           'train', 'finish', 'interrupted_message', 'train_main']
+           'training_step', 'train', 'finish', 'interrupted_message', 'train_main']
 
 # %% ../nbs/06_train.ipynb #db880522
 def diffusion_target(noise_scheduler, # the training (DDPM) scheduler
@@ -235,124 +235,10 @@ def log_images(acc, # the `Accelerator`: its trackers receive the images
             import wandb
             tr.log({tag: [wandb.Image(i, caption=f'{j}: {caption}') for j, i in enumerate(images)]}, step=step)
 
-# %% ../nbs/06_train.ipynb #4f00206a
-def _ldm_resnet(k:str, unet:bool=True) -> str:
-    "A diffusers resnet parameter's name (after `resnets.j.`) in the original layout."
-    pairs = ([('norm1', 'in_layers.0'), ('conv1', 'in_layers.2'), ('norm2', 'out_layers.0'), ('conv2', 'out_layers.3'),
-              ('time_emb_proj', 'emb_layers.1'), ('conv_shortcut', 'skip_connection')] if unet else [('conv_shortcut', 'nin_shortcut')])
-    for a, b in pairs: k = k.replace(a, b)
-    return k
-
-def ldm_unet_name(k:str, # a diffusers UNet parameter name
-                  cfg:dict, # the UNet's config
-                 ) -> str|None:
-    "The parameter's name in the original SD checkpoint (`model.diffusion_model.` + ...), or None if it has none."
-    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING, LDM_UNET_KEY
-    L, flat = cfg['layers_per_block'], DIFFUSERS_TO_LDM_MAPPING['unet']['layers']
-    if k in flat: return LDM_UNET_KEY + flat[k]
-    if m := re.fullmatch(r'(down|up)_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)', k):
-        i = int(m[2]) * (L + 1) + int(m[4]) + (m[1] == 'down')   # input_blocks.0 is conv_in
-        new = f"{'input' if m[1] == 'down' else 'output'}_blocks.{i}." + ('0.' + _ldm_resnet(m[5]) if m[3] == 'resnets' else '1.' + m[5])
-    elif m := re.fullmatch(r'down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)', k): new = f'input_blocks.{(int(m[1]) + 1) * (L + 1)}.0.op.{m[2]}'
-    elif m := re.fullmatch(r'up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)', k):
-        b = int(m[1]); new = f"output_blocks.{b * (L + 1) + L}.{2 if 'CrossAttn' in cfg['up_block_types'][b] else 1}.conv.{m[2]}"
-    elif m := re.fullmatch(r'mid_block\.resnets\.(\d+)\.(.*)', k): new = f'middle_block.{2 * int(m[1])}.' + _ldm_resnet(m[2])
-    elif m := re.fullmatch(r'mid_block\.attentions\.0\.(.*)', k): new = f'middle_block.1.{m[1]}'
-    else: return None
-    return LDM_UNET_KEY + new
-
-def ldm_vae_name(k:str, # a diffusers VAE parameter name
-                 cfg:dict, # the VAE's config
-                ) -> str|None:
-    "The parameter's name in the original SD checkpoint (`first_stage_model.` + ...), or None if it has none."
-    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
-    n, flat = len(cfg['block_out_channels']), DIFFUSERS_TO_LDM_MAPPING['vae']
-    if k in flat: new = flat[k]
-    elif m := re.fullmatch(r'encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)', k): new = f'encoder.down.{m[1]}.block.{m[2]}.' + _ldm_resnet(m[3], False)
-    elif m := re.fullmatch(r'encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)', k): new = f'encoder.down.{m[1]}.downsample.conv.{m[2]}'
-    elif m := re.fullmatch(r'decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)', k): new = f'decoder.up.{n - 1 - int(m[1])}.block.{m[2]}.' + _ldm_resnet(m[3], False)
-    elif m := re.fullmatch(r'decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)', k): new = f'decoder.up.{n - 1 - int(m[1])}.upsample.conv.{m[2]}'
-    elif m := re.fullmatch(r'(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.*)', k): new = f'{m[1]}.mid.block_{int(m[2]) + 1}.' + _ldm_resnet(m[3], False)
-    elif m := re.fullmatch(r'(encoder|decoder)\.mid_block\.attentions\.0\.(.*)', k):
-        rest = m[2]
-        for a, b in [('group_norm', 'norm'), ('to_q', 'q'), ('to_k', 'k'), ('to_v', 'v'), ('to_out.0', 'proj_out')]: rest = rest.replace(a, b)
-        new = f'{m[1]}.mid.attn_1.{rest}'
-    else: return None
-    return 'first_stage_model.' + new
-
-def ldm_state_dict(c:Components, # the model (a Stable Diffusion 1.x architecture)
-                  ) -> dict:
-    "UNet, VAE and text-encoder weights under the original Stable Diffusion checkpoint's names."
-    sd, missing = {}, []
-    for part, name in (('unet', ldm_unet_name), ('vae', ldm_vae_name)):
-        m = getattr(c, part); cfg = dict(m.config)
-        for k, v in m.state_dict().items():
-            new = name(k, cfg)
-            if new is None: missing.append(f'{part}.{k}'); continue
-            # the original VAE's attention projections are 1x1 convolutions, diffusers' are linear layers
-            sd[new] = v[:, :, None, None] if part == 'vae' and '.mid.attn_1.' in new and v.ndim == 2 else v
-    if missing:
-        extra = {k: v for k, v in c.unet.config.items() if k in ('addition_embed_type', 'class_embed_type', 'encoder_hid_dim_type') and v}
-        raise ValueError(f'The original Stable Diffusion layout has no place for {len(missing)} parameters, e.g. {missing[:3]}'
-                         + (f' (this UNet has {extra}, which SD 1.x lacks)' if extra else '') + ". Export with layout='diffusers'.")
-    for k, v in c.text_encoder.state_dict().items(): sd['cond_stage_model.transformer.text_model.' + k.removeprefix('text_model.')] = v
-    return sd
-
-# %% ../nbs/06_train.ipynb #8373a80f
-def export_single_file(c:Components, # the model
-                       path:str|Path, # the .safetensors file to write
-                       dtype:torch.dtype=torch.float16, # weight precision in the file (fp16 halves the size)
-                       layout:str='auto', # 'ldm' (original SD names), 'diffusers', or 'auto': 'ldm' where the architecture allows
-                      ) -> Path:
-    "All UNet, text-encoder and VAE weights in one safetensors file (written to a temp name, then renamed)."
-    from safetensors.torch import save_file
-    if layout not in ('auto', 'ldm', 'diffusers'): raise ValueError(f"layout must be 'auto', 'ldm' or 'diffusers', not {layout!r}")
-    tensors = None
-    if layout != 'diffusers':
-        try: tensors, layout = ldm_state_dict(c), 'ldm'
-        except ValueError:
-            if layout == 'ldm': raise   # 'auto' falls through to the diffusers names
-    if tensors is None:
-        layout, tensors = 'diffusers', {f'{p}.{k}': v for p in ('unet', 'text_encoder', 'vae') for k, v in getattr(c, p).state_dict().items()}
-    tensors = {k: v.detach().to('cpu', dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in tensors.items()}
-    cfgs = dict(unet=dict(c.unet.config), vae=dict(c.vae.config), text_encoder=c.text_encoder.config.to_dict())
-    meta = {'format': 'pt', 'dreambooth_nb.configs': json.dumps(cfgs, default=str), 'dreambooth_nb.source': str(c.source),
-            'dreambooth_nb.layout': layout}
-    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp')
-    save_file(tensors, tmp, metadata=meta); os.replace(tmp, path)
-    return path
-
-def load_single_file(path:str|Path, # a file from `export_single_file`
-                     base:str|Path|Components, # a diffusers folder or `Components` giving the tokenizer and scheduler
-                    ) -> Components:
-    "`Components` rebuilt from a single-file export (tokenizer and scheduler from `base`)."
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-    from transformers import CLIPTextConfig, CLIPTextModel
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
-    with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
-    if 'dreambooth_nb.configs' not in meta:
-        raise ValueError(f'{path} was not written by export_single_file (it has no configs in its metadata). Load it with '
-                         'StableDiffusionPipeline.from_single_file(path), passing config=<a diffusers folder> when offline.')
-    cfgs, sd = json.loads(meta['dreambooth_nb.configs']), load_file(str(path))
-    sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
-    if meta.get('dreambooth_nb.layout', 'diffusers') == 'ldm':   # diffusers' own LDM -> diffusers conversion
-        parts = dict(unet=convert_ldm_unet_checkpoint(sd, cfgs['unet']), vae=convert_ldm_vae_checkpoint(sd, cfgs['vae']),
-                     text_encoder={k.removeprefix('cond_stage_model.transformer.'): v for k, v in sd.items() if k.startswith('cond_stage_model.')})
-    else: parts = {p: {k[len(p) + 1:]: v for k, v in sd.items() if k.startswith(p + '.')} for p in ('unet', 'vae', 'text_encoder')}
-    unet = UNet2DConditionModel.from_config(cfgs['unet']); unet.load_state_dict(parts['unet'])
-    vae = AutoencoderKL.from_config(cfgs['vae']); vae.load_state_dict(parts['vae'])
-    te = CLIPTextModel(CLIPTextConfig(**cfgs['text_encoder']))
-    te_keys = set(te.state_dict())   # transformers 5 drops the `text_model.` prefix that older releases (and SD files) use
-    te.load_state_dict({k if k in te_keys else k.removeprefix('text_model.'): v for k, v in parts['text_encoder'].items()})
-    b = base if isinstance(base, Components) else load_components(base, device='cpu')
-    return Components(b.tokenizer, te.eval(), vae.requires_grad_(False).eval(), unet.eval(), b.noise_scheduler, source=str(path))
-
 # %% ../nbs/06_train.ipynb #3da0aa6d
-def _step_batch(data:DreamBoothData, cfg, position:int, gen, vae, rank:int, world:int):
+def _step_batch(data:DreamBoothData, cfg, position:int, gen, vae, rank:int, n_processes:int):
     "The micro-batch at `position` of the training stream."
-    _, idx = batch_at(position, len(data), cfg.train_batch_size, cfg.seed, rank, world)
+    _, idx = batch_at(position, len(data), cfg.train_batch_size, cfg.seed, rank, n_processes)
     return data.batch(idx, gen, vae)
 
 def training_step(c:Components, # the model (UNet possibly wrapped by accelerate)

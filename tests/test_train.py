@@ -179,7 +179,7 @@ def test_single_file_has_sd15_layout(tmp_path):
     "A model shaped like SD 1.5 (4 levels, 2 layers each, SD's block types) exports under SD 1.5's own key names, and diffusers' reader of original checkpoints gets every weight back."
     from diffusers import AutoencoderKL, UNet2DConditionModel, StableDiffusionPipeline
     from safetensors import safe_open
-    from dreambooth_nb.train import export_single_file, load_single_file
+    from dreambooth_nb.export import export_single_file, load_single_file
     c = tiny_components(seed=5)
     c.unet = UNet2DConditionModel(sample_size=8, layers_per_block=2, block_out_channels=(32, 32, 64, 64), cross_attention_dim=32,
                                   down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',), attention_head_dim=8,
