@@ -16,6 +16,7 @@ COMMANDS = {
     'train':   ('dreambooth_nb.train:train_main', "train DreamBooth (flags of diffusers' train_dreambooth.py)"),
     'sample':  ('dreambooth_nb.sampler:sample_main', 'generate images with classifier-free guidance'),
     'prompts': ('dreambooth_nb.llm:prompts_main', 'write class or evaluation prompts with an LLM (or offline templates)'),
+    'evaluate': ('dreambooth_nb.evaluate:evaluate_main', 'DreamBench scores (DINO, CLIP-I, CLIP-T, PRES, DIV) per checkpoint; the best one chosen'),
 }
 
 def usage() -> str:
