@@ -365,36 +365,38 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     unet.train()
     if te is not None: te.train()
     t0, start_step, checkpoints = time.time(), global_step, []
-    while global_step < max_steps:
-        step_losses = []
-        for micro in range(cfg.gradient_accumulation_steps):
-            pos = global_step * cfg.gradient_accumulation_steps + micro
-            with acc.accumulate(unet):
-                batch = _step_batch(data, cfg, pos, gen, c.vae, acc.process_index, acc.num_processes)
-                l = training_step(c, data, batch, gen, cfg, unet, te)
-                acc.backward(l['loss'])
-                if acc.sync_gradients: acc.clip_grad_norm_(params, cfg.max_grad_norm)
-                opt.step(); sched.step(); opt.zero_grad(set_to_none=cfg.set_grads_to_none)
-            step_losses.append({k: v.detach().item() for k, v in l.items()})
-        global_step += 1
-        rec = {k: sum(s[k] for s in step_losses) / len(step_losses) for k in step_losses[0]}
-        losses.append(rec['loss'])
-        bar.update(1); bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f'{sched.get_last_lr()[0]:.2e}')
-        acc.log(dict(loss=rec['loss'], instance_loss=rec['instance'], prior_loss=rec['prior'], lr=sched.get_last_lr()[0]), step=global_step)
-        if global_step % cfg.checkpointing_steps == 0 or (stop_after is not None and global_step == stop_after):
-            checkpoints.append(save_checkpoint(acc, out, global_step, models, gen, state(), cfg.checkpoints_total_limit))
-            if cfg.save_sample_prompt and acc.is_main_process:
+    try:
+        while global_step < max_steps:
+            step_losses = []
+            for micro in range(cfg.gradient_accumulation_steps):
+                pos = global_step * cfg.gradient_accumulation_steps + micro
+                with acc.accumulate(unet):
+                    batch = _step_batch(data, cfg, pos, gen, c.vae, acc.process_index, acc.num_processes)
+                    l = training_step(c, data, batch, gen, cfg, unet, te)
+                    acc.backward(l['loss'])
+                    if acc.sync_gradients: acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                    opt.step(); sched.step(); opt.zero_grad(set_to_none=cfg.set_grads_to_none)
+                step_losses.append({k: v.detach().item() for k, v in l.items()})
+            global_step += 1
+            rec = {k: sum(s[k] for s in step_losses) / len(step_losses) for k in step_losses[0]}
+            losses.append(rec['loss'])
+            bar.update(1); bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f'{sched.get_last_lr()[0]:.2e}')
+            acc.log(dict(loss=rec['loss'], instance_loss=rec['instance'], prior_loss=rec['prior'], lr=sched.get_last_lr()[0]), step=global_step)
+            if global_step % cfg.checkpointing_steps == 0 or (stop_after is not None and global_step == stop_after):
+                checkpoints.append(save_checkpoint(acc, out, global_step, models, gen, state(), cfg.checkpoints_total_limit))
+                if cfg.save_sample_prompt and acc.is_main_process:
+                    with acc.autocast():
+                        save_samples(live, cfg.save_sample_prompt, out / 'samples' / f'step-{global_step}', cfg.n_save_sample,
+                                     cfg.save_sample_negative_prompt, cfg.save_guidance_scale, cfg.save_infer_steps, cfg.seed)
+            if cfg.validation_prompt and global_step % cfg.validation_steps == 0 and acc.is_main_process:
                 with acc.autocast():
-                    save_samples(live, cfg.save_sample_prompt, out / 'samples' / f'step-{global_step}', cfg.n_save_sample,
-                                 cfg.save_sample_negative_prompt, cfg.save_guidance_scale, cfg.save_infer_steps, cfg.seed)
-        if cfg.validation_prompt and global_step % cfg.validation_steps == 0 and acc.is_main_process:
-            with acc.autocast():
-                ims = save_samples(live, cfg.validation_prompt, out / 'samples' / f'validation-{global_step}', cfg.num_validation_images,
-                                     guidance_scale=cfg.save_guidance_scale, steps=cfg.save_infer_steps, seed=cfg.seed,
-                                     scheduler=cfg.validation_scheduler)
-            log_images(acc, ims, global_step, 'validation', cfg.validation_prompt)
-        if stop_after is not None and global_step >= stop_after: break
-    bar.close(); secs = time.time() - t0
+                    ims = save_samples(live, cfg.validation_prompt, out / 'samples' / f'validation-{global_step}', cfg.num_validation_images,
+                                         guidance_scale=cfg.save_guidance_scale, steps=cfg.save_infer_steps, seed=cfg.seed,
+                                         scheduler=cfg.validation_scheduler)
+                log_images(acc, ims, global_step, 'validation', cfg.validation_prompt)
+            if stop_after is not None and global_step >= stop_after: break
+    finally: bar.close()   # the bar ends its line, so a message after an error or Ctrl-C starts on its own
+    secs = time.time() - t0
     res = dict(output_dir=out, global_step=global_step, losses=losses, checkpoints=checkpoints, seconds=secs,
                steps_per_second=(global_step - start_step) / max(secs, 1e-9), seed=cfg.seed,
                trainable_params=sum(p.numel() for p in params),

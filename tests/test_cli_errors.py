@@ -150,7 +150,7 @@ def test_train_ctrl_c_says_how_to_resume(tmp_path, monkeypatch, capsys):
     rc = train_main(argv); err = capsys.readouterr().err
     assert rc == 130 and 'checkpoint-2' in err and '--resume_from_checkpoint latest' in err, err
     monkeypatch.setattr(tr, 'training_step', step)
-    resume = err.strip().splitlines()[-1].split('dreambooth_nb train ', 1)[1]
+    resume = next(l for l in err.splitlines() if l.strip().startswith('dreambooth_nb train --')).split('dreambooth_nb train ', 1)[1]
     import shlex
     assert train_main(shlex.split(resume)) == 0            # the printed command resumes and finishes
     assert (tmp_path / 'out' / 'model_index.json').exists()
