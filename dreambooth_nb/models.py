@@ -168,7 +168,8 @@ def write_checksums(folder:str|Path, # a saved model folder
                    ) -> Path:
     "Write `checksums.json` with the sha256 of every weight file in `folder`."
     folder = Path(folder)
-    sums = {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob('*.safetensors'))}
+    # the parts' own files only: a folder may also hold checkpoints of itself (continue_pretraining's step-N/)
+    sums = {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.glob('*/*.safetensors'))}
     (folder / 'checksums.json').write_text(json.dumps(sums, indent=1))
     return folder / 'checksums.json'
 
