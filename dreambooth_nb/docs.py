@@ -51,7 +51,7 @@ def execute_book(paths:list, # the notebooks to execute in place
     pre = lambda cell: _flagged(cell.get('source', '') if isinstance(cell.get('source'), str) else ''.join(cell.get('source', [])), skip)
     secs, cwd = {}, os.getcwd()
     try:
-        for p in map(lambda x: Path(x).resolve(), paths):
+        for p in [Path(x).resolve() for x in paths]:   # resolved before the first chdir
             os.chdir(p.parent); t = time.time()
             CaptureShell().execute(p, p, exc_stop=True, preproc=pre)
             secs[p.name] = time.time() - t
