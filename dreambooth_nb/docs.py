@@ -8,7 +8,7 @@ import json, re
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['FLAGS', 'readme_text', 'write_readme', 'execute_book', 'render_html']
+__all__ = ['FLAGS', 'readme_text', 'write_readme', 'collapse_progress', 'collapse_outputs', 'execute_book', 'render_html']
 
 # %% ../nbs/10_docs.ipynb #67ae62b1
 _HIDE = ('hide', 'hide_input', 'exporti', 'include: false', 'echo: false')
@@ -38,6 +38,24 @@ def write_readme(nb_path:str|Path='nbs/index.ipynb', # the index notebook
 # %% ../nbs/10_docs.ipynb #9e8a33c5
 FLAGS = ('slow', 'llm', 'gpu', 'hub') # cell flags the tests skip
 
+def collapse_progress(text:str, # a cell's stream output
+                     ) -> str:
+    "What a terminal shows of `text`: each line as its last carriage return left it, so progress bars keep their final state."
+    lines = [[s for s in l.split('\r') if s.strip()] for l in text.split('\n')]
+    return '\n'.join(l[-1] if l else '' for l in lines)
+
+def collapse_outputs(path:str|Path, # a notebook
+                    ) -> int:
+    "Collapse the progress bars in `path`'s stream outputs, in place; return the bytes saved."
+    p = Path(path); before = p.read_text(); nb = json.loads(before)
+    for c in nb['cells']:
+        for o in c.get('outputs', []):
+            if o.get('output_type') == 'stream':
+                t = collapse_progress(''.join(o['text'])); o['text'] = t.splitlines(keepends=True)
+    after = json.dumps(nb, indent=1, ensure_ascii=False) + '\n'
+    if after != before: p.write_text(after)
+    return len(before) - len(after)
+
 def _flagged(src:str, flags) -> bool:
     return any(d.split()[0] in flags for d in _directives(src) if d.split()) or 'eval: false' in _directives(src)
 
@@ -54,6 +72,7 @@ def execute_book(paths:list, # the notebooks to execute in place
         for p in [Path(x).resolve() for x in paths]:   # resolved before the first chdir
             os.chdir(p.parent); t = time.time()
             CaptureShell().execute(p, p, exc_stop=True, preproc=pre)
+            collapse_outputs(p)   # progress bars as their final line: the book stays small and readable
             secs[p.name] = time.time() - t
     finally: os.chdir(cwd)
     return secs
