@@ -44,3 +44,16 @@ def test_book_renders_to_html_with_its_pictures(tmp_path):
         shown, errors = res[nb.stem]
         assert errors == 0, f'{nb.name} is committed with {errors} error output(s)'
         assert shown >= pngs, f'{nb.name}: {pngs} pictures committed, {shown} on its HTML page'
+
+def test_import_cells_hold_only_imports():
+    "nbdev's docs step (nbdev_proc_nbs) runs every cell that has an import: such cells must hold imports only."
+    import json, re
+    bad = []
+    for nb in BOOK:
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or src.startswith('#| export'): continue
+            lines = [l for l in src.splitlines() if l.strip() and not l.strip().startswith('#')]
+            imports = [l for l in lines if re.match(r'(import |from \S+ import )', l)]
+            if imports and len(imports) != len(lines): bad.append(f'{nb.name} cell {i}: {imports[0]}')
+    assert not bad, f'cells mixing imports with other code (move the imports to an import cell): {bad}'
