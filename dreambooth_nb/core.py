@@ -58,10 +58,10 @@ def pick_dtype(precision:str|torch.dtype|None=None, # 'fp32', 'fp16', 'bf16' (or
         if key not in _DTYPES: raise ValueError(f"Unknown precision {precision!r}: use one of 'fp32', 'fp16', 'bf16'.")
         dt = _DTYPES[key]
     if dt == torch.float16 and device.type == 'cpu':
-        raise ValueError("fp16 is not supported for diffusion on the CPU: use precision='fp32' (or 'bf16' on a recent CPU).")
+        raise ValueError("fp16 needs a GPU and this device is the CPU: use fp32 (--mixed_precision no, --precision fp32), or bf16 on a recent CPU.")
     # `torch.cuda.is_bf16_supported()` says True on a T4 (bf16 emulated, slowly): ask for compute capability 8.0 (Ampere) instead
     if dt == torch.bfloat16 and device.type == 'cuda' and torch.cuda.get_device_capability(device)[0] < 8:
-        raise ValueError("This GPU does not support bf16 (it needs an Ampere or newer card): use precision='fp16'.")
+        raise ValueError("bf16 needs an Ampere or newer GPU (compute capability 8.0): use fp16 on this one.")
     return dt
 
 # %% ../nbs/00_core.ipynb #2e7b32d9

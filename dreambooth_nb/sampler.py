@@ -55,8 +55,8 @@ def encode_prompts(components:Components, # tokenizer and text encoder
     "Text-encoder embeddings (B, max_length, D) of `prompts`: the one prompt encoder of sampling, training and pretraining."
     tok, te = components.tokenizer, components.text_encoder
     L = max_length or tok.model_max_length
-    for p in prompts:
-        n = len(tok(p, truncation=False, verbose=False).input_ids)
+    for p, ids in zip(prompts, tok(list(prompts), truncation=False, verbose=False).input_ids):   # one call for the lengths
+        n = len(ids)
         if n > L: warnings.warn(f"Prompt is {n} tokens long but the text encoder reads at most {L}: the last {n - L} "
                                 f"tokens were dropped. Shorten the prompt: {p[:80]!r}{'...' if len(p) > 80 else ''}")
     ids = tok(prompts, padding='max_length', max_length=L, truncation=True, return_tensors='pt')

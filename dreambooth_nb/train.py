@@ -8,7 +8,7 @@ import dataclasses, json, math, os, random, re, shlex, shutil, sys, time, warnin
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import image_files, save_images, image_grid, save_image_atomic, set_seed, default_device
+from .core import image_files, save_images, image_grid, save_image_atomic, set_seed, default_device, pick_dtype
 from .models import Components, load_components, ModelLoadError, prompt_words, check_tokenizer
 from .data import build_data, batch_at, encode_tokens, DataError, DreamBoothData, load_images
 from .config import (DreamBoothConfig, ConfigError, validate_config, load_concepts, parse_config,
@@ -131,8 +131,8 @@ def preflight(cfg:DreamBoothConfig, # a validated configuration
     if out.exists() and not out.is_dir(): err(f"--output_dir {out} is a file: give a folder.")
     near = next(p for p in (out, *out.parents) if p.exists())
     if not os.access(near, os.W_OK | os.X_OK): err(f"--output_dir {out}: cannot write in {near}. Choose a folder you can write to.")
-    held = [m for m in RUN_MARKERS if (out / m).exists()] + [p.name for _, p in list_checkpoints(out)]
-    if held and not cfg.overwrite_output_dir and not (cfg.resume_from_checkpoint and list_checkpoints(out)):
+    cks = list_checkpoints(out); held = [m for m in RUN_MARKERS if (out / m).exists()] + [p.name for _, p in cks]
+    if held and not cfg.overwrite_output_dir and not (cfg.resume_from_checkpoint and cks):
         err(f"--output_dir {out} holds another run ({', '.join(held[:4])}): resume it with --resume_from_checkpoint latest, "
             "choose a new --output_dir, or pass --overwrite_output_dir to start afresh there (its checkpoints are deleted).")
     for c in concepts:
@@ -143,11 +143,9 @@ def preflight(cfg:DreamBoothConfig, # a validated configuration
                     "class images would be written among your subject's photos. Give --class_data_dir a folder of its own.")
     import importlib.util
     mp, dev = cfg.mixed_precision, default_device()
-    if mp == 'fp16' and dev.type == 'cpu':
-        err("--mixed_precision fp16 needs a GPU and this machine has none: use --mixed_precision no (or bf16 on a recent CPU).")
-    if mp == 'bf16' and dev.type == 'cuda' and torch.cuda.get_device_capability()[0] < 8:
-        err(f"--mixed_precision bf16 needs an Ampere or newer GPU (compute capability 8.0); this one has "
-            f"{'.'.join(map(str, torch.cuda.get_device_capability()))}: use --mixed_precision fp16.")
+    if mp in ('fp16', 'bf16'):   # the core's rule for what this device can compute in
+        try: pick_dtype(mp, dev)
+        except ValueError as e: err(f"--mixed_precision {mp}: {e}")
     if cfg.enable_xformers_memory_efficient_attention and importlib.util.find_spec('xformers') is None:
         err("--enable_xformers_memory_efficient_attention needs xformers (`pip install xformers`); or drop the flag: PyTorch's "
             "own scaled-dot-product attention is already memory-efficient on recent GPUs.")
