@@ -11,15 +11,23 @@ import torch
 from .core import default_device, check_device, pick_dtype
 
 # %% auto #0
-__all__ = ['ASSETS', 'WORLDS', 'SD_PARTS', 'prompt_words', 'Components', 'bytes_to_unicode', 'tiny_tokenizer', 'tiny_components',
-           'world_path', 'file_sha256', 'write_checksums', 'verify_checksums', 'ModelLoadError', 'check_tokenizer',
-           'load_components', 'sd15_miniature']
+__all__ = ['ASSETS', 'WORLDS', 'SD_PARTS', 'prompt_words', 'unknown_words', 'Components', 'bytes_to_unicode', 'tiny_tokenizer',
+           'tiny_components', 'world_path', 'file_sha256', 'write_checksums', 'verify_checksums', 'ModelLoadError',
+           'check_tokenizer', 'load_components', 'sd15_miniature']
 
 # %% ../nbs/01_models.ipynb #bd0f44e7
 def prompt_words(prompt:str, # a prompt
                 ) -> list[str]:
     "The lower-cased words of `prompt`, punctuation stripped: what a world's vocabulary is checked against."
     return [w for w in (w.strip('.,;:!?"\'()').lower() for w in prompt.split()) if w]
+
+def unknown_words(prompt:str, # a prompt
+                  vocabulary, # the words a model learned (e.g. a world's `KNOWN_WORDS`)
+                  ignore:tuple=(), # words to let through, e.g. DreamBooth's identifier 'sks'
+                 ) -> list[str]:
+    "The words of `prompt` outside `vocabulary`: words that mean nothing to a model trained on that vocabulary alone."
+    known = set(vocabulary) | set(ignore)
+    return [w for w in prompt_words(prompt) if w not in known]
 
 # %% ../nbs/01_models.ipynb #6f184019
 @dataclass
@@ -88,9 +96,7 @@ class Components:
     def unknown_words(self, prompt:str, # a prompt
                      ) -> list[str]:
         "The words of `prompt` outside this world's vocabulary (none when the model has no `vocabulary`)."
-        if not self.vocabulary: return []
-        known = set(self.vocabulary)
-        return [w for w in prompt_words(prompt) if w not in known]
+        return unknown_words(prompt, self.vocabulary) if self.vocabulary else []
 
 # %% ../nbs/01_models.ipynb #d07ea133
 def bytes_to_unicode() -> dict[int, str]:

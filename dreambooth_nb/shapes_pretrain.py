@@ -15,7 +15,8 @@ from .sampler import encode_prompts
 
 # %% auto #0
 __all__ = ['world_configs', 'new_world_components', 'train_vae', 'set_scaling_factor', 'cache_world_latents',
-           'pretraining_captions', 'min_snr_weights', 'train_denoiser', 'continue_pretraining', 'pretrain_shapes_world']
+           'pretraining_captions', 'min_snr_weights', 'train_denoiser', 'load_with_record', 'continue_pretraining',
+           'continue_decoder', 'pretrain_shapes_world']
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #91dbb594
 def world_configs(latent_channels:int=4, # channels of the latent
@@ -56,18 +57,22 @@ def train_vae(vae, # an `AutoencoderKL`
               kl_weight:float=1e-6, # weight of the KL term
               seed:int=0, # the data seed
               time_limit:float|None=None, # stop after this many seconds
+              patterned:float=0.3, # share of patterned objects (so that DreamBooth subjects decode well)
+              decoder_only:bool=False, # train the decoder alone on the frozen encoder's latents (see `continue_decoder`)
              ) -> list[float]:
-    "Train `vae` to reconstruct ShapesWorld images (patterned ones included, so DreamBooth subjects decode well)."
-    set_seed(seed); vae.train().requires_grad_(True)
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    "Train `vae` to reconstruct ShapesWorld images; with `decoder_only`, its latent space stays exactly as it was."
+    set_seed(seed); vae.eval().requires_grad_(False)
+    parts = [vae.decoder, vae.post_quant_conv] if decoder_only else [vae]
+    params = [p for m in parts for p in m.parameters()]
+    for m in parts: m.train().requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     losses, t0 = [], time.time()
-    for step in (pb := tqdm(range(steps), desc='VAE')):
-        x = to_model_space(world_batch(bs, seed=seed, start=step * bs, patterned=0.3)[0])
-        post = vae.encode(x).latent_dist
-        rec = vae.decode(post.sample()).sample
-        loss = F.mse_loss(rec, x) + kl_weight * post.kl().mean()
-        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0); opt.step(); sched.step()
+    for step in (pb := tqdm(range(steps), desc='VAE decoder' if decoder_only else 'VAE')):
+        x = to_model_space(world_batch(bs, seed=seed, start=step * bs, patterned=patterned)[0])
+        with torch.set_grad_enabled(not decoder_only): post = vae.encode(x).latent_dist; z = post.sample()
+        loss = F.mse_loss(vae.decode(z).sample, x) + (0 if decoder_only else kl_weight * post.kl().mean())
+        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); sched.step()
         losses.append(loss.item()); pb.set_postfix(loss=f'{np.mean(losses[-20:]):.4f}')
         if time_limit and time.time() - t0 > time_limit: break
     vae.eval().requires_grad_(False)
@@ -168,6 +173,12 @@ def train_denoiser(c:Components, # components with a trained, frozen VAE
     return _finish(ema), losses
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #8d34b0c3
+def load_with_record(base:str|Path, # a world name or a model folder
+                    ) -> tuple[Components, dict]:
+    "The model (on the CPU) and its `training.json` record ({} when it has none): where a further phase starts."
+    src = world_path(base) if isinstance(base, str) and not Path(base).exists() else Path(base)
+    return load_components(base, device='cpu'), json.loads((src / 'training.json').read_text()) if (src / 'training.json').exists() else {}
+
 def continue_pretraining(out_dir:str|Path, # where to write the continued model (and its step-N checkpoints)
                          base:str|Path='shapes-world', # the model to continue from
                          steps:int=2500, # optimisation steps of this phase
@@ -181,9 +192,7 @@ def continue_pretraining(out_dir:str|Path, # where to write the continued model 
                          time_limit:float|None=None, # stop after this many seconds
                         ) -> Components:
     "Train one more text encoder + UNet phase on top of `base` and save it, its record extended, to `out_dir`."
-    c = load_components(base, device='cpu'); out_dir = Path(out_dir)
-    src = world_path(base) if isinstance(base, str) and not Path(base).exists() else Path(base)
-    record = json.loads((src / 'training.json').read_text()) if (src / 'training.json').exists() else {}
+    (c, record), out_dir = load_with_record(base), Path(out_dir)
     phases = record.get('denoiser_phases', [])
     seed = len(phases) if seed is None else seed
     cache = cache_world_latents(c.vae, n_latents, seed=record.get('seed', 0) + 1, patterned=patterned)
@@ -197,6 +206,27 @@ def continue_pretraining(out_dir:str|Path, # where to write the continued model 
     c, losses = train_denoiser(c, cache, steps=steps, lr=lr, seed=seed, p_nocolour=p_nocolour, snr_gamma=snr_gamma, time_limit=time_limit,
                                ckpt_every=ckpt_every, on_checkpoint=lambda s, e: save(e, out_dir / f'step-{s}', s))
     save(c, out_dir, len(losses))
+    return c
+
+# %% ../nbs/02b_shapes_pretrain.ipynb #abe55e49
+def continue_decoder(out_dir:str|Path, # where to write the model with the fine-tuned decoder
+                     base:str|Path='shapes-world', # the model to continue from
+                     steps:int=2400, # optimisation steps
+                     lr:float=3e-4, # peak learning rate (warm-up, then cosine)
+                     patterned:float=0.7, # share of patterned objects
+                     seed:int=5, # the data seed (a stream that no VAE phase used)
+                     time_limit:float|None=None, # stop after this many seconds
+                    ) -> Components:
+    "Fine-tune `base`'s VAE decoder alone (`train_vae(decoder_only=True)`) and save the model, its record extended, to `out_dir`."
+    (c, record), out_dir = load_with_record(base), Path(out_dir)
+    t0 = time.time()
+    losses = train_vae(c.vae, steps=steps, lr=lr, seed=seed, patterned=patterned, decoder_only=True, time_limit=time_limit)
+    c.vocabulary = sorted(KNOWN_WORDS); c.save(out_dir); write_checksums(out_dir)
+    rec = dict(record, vae_decoder_phases=record.get('vae_decoder_phases', []) + [[len(losses), lr, seed, patterned]],
+               vae_decoder_phase_fields=['steps', 'peak lr', 'seed', 'patterned'],
+               last_phase=dict(kind='vae decoder', planned_steps=steps, done_steps=len(losses), seconds=round(time.time() - t0),
+                               loss=round(float(np.mean(losses[-50:])), 4), threads=torch.get_num_threads()))
+    (out_dir / 'training.json').write_text(json.dumps(rec))
     return c
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #53c0cdf5

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 __all__ = ['SHAPES', 'COLOURS', 'BACKGROUNDS', 'PATTERNS', 'IMAGE_SIZE', 'SUBJECT', 'BACKGROUND_ORDER', 'KNOWN_WORDS', 'Attrs',
            'random_attrs', 'shape_mask', 'draw', 'caption', 'world_sample', 'world_batch', 'subject_attrs',
            'subject_colours', 'subject_backgrounds', 'subject_images', 'subject_instances', 'parse_subject',
-           'describe_subject', 'find_clip_bpe', 'build_clip_tokenizer', 'unknown_words']
+           'describe_subject', 'find_clip_bpe', 'build_clip_tokenizer']
 
 # %% ../nbs/02_shapes_world.ipynb #149228fb
 SHAPES = ('circle', 'square', 'triangle', 'star', 'heart', 'cross', 'ring', 'diamond')
@@ -254,10 +254,3 @@ def build_clip_tokenizer(out_dir:str|Path, # where to write vocab.json, merges.t
 
 # %% ../nbs/02_shapes_world.ipynb #8b7e0d60
 KNOWN_WORDS = set('a photo of on background'.split()) | set(SHAPES) | set(COLOURS) | set(BACKGROUNDS)
-
-def unknown_words(prompt:str, # a prompt
-                  identifiers:tuple=('sks',), # identifier tokens that DreamBooth teaches
-                 ) -> list[str]:
-    "The words of `prompt` that ShapesWorld's captions never use."
-    from dreambooth_nb.models import prompt_words
-    return [w for w in prompt_words(prompt) if w not in KNOWN_WORDS and w not in identifiers]

@@ -19,7 +19,8 @@ from .export import export_single_file
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'RUN_MARKERS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'identifier_ids',
            'count_params', 'make_optimizer', 'preflight', 'ensure_class_images', 'save_samples', 'log_images',
-           'training_step', 'train', 'finish', 'interrupted_message', 'train_main']
+           'resume_point', 'model_for_training', 'checkpoint_samples', 'validate', 'training_step', 'train', 'finish',
+           'interrupted_message', 'train_main']
 
 # %% ../nbs/06_train.ipynb #db880522
 def diffusion_target(noise_scheduler, # the training (DDPM) scheduler
@@ -233,6 +234,59 @@ def log_images(acc, # the `Accelerator`: its trackers receive the images
             import wandb
             tr.log({tag: [wandb.Image(i, caption=f'{j}: {caption}') for j, i in enumerate(images)]}, step=step)
 
+# %% ../nbs/06_train.ipynb #497d3cd7
+def resume_point(cfg:DreamBoothConfig, # the run's configuration; its `seed` is set here
+                 out:Path, # the output folder
+                ) -> tuple[Path|None, dict|None]:
+    "(checkpoint to resume from, its saved state), or (None, None) for a new run; refuses a changed configuration."
+    ckpt = resolve_checkpoint(out, cfg.resume_from_checkpoint)
+    if cfg.resume_from_checkpoint and ckpt is None: print(f"No checkpoint in {out} yet: starting a new run.")
+    saved = read_trainer_state(ckpt) if ckpt else None
+    if saved and cfg.seed is None: cfg.seed = saved['config']['seed']
+    if cfg.seed is None: cfg.seed = int.from_bytes(os.urandom(3), 'little')
+    if saved:
+        diff = config_differences(saved['config'], cfg)
+        if diff: raise ConfigError(f"Cannot resume from {ckpt}: it was trained with a different configuration: "
+                                   + '; '.join(f'{k}: {a!r} there, {b!r} now' for k, a, b in ((k, *v) for k, v in diff.items()))
+                                   + ". Use the same flags, or a new --output_dir to start afresh.")
+    return ckpt, saved
+
+def model_for_training(cfg:DreamBoothConfig, # the run's configuration
+                       device, # where the model goes (the accelerator's device)
+                       components:Components|None=None, # use these instead of loading `pretrained_model_name_or_path`
+                       saved:dict|None=None, # the checkpoint's state when resuming
+                       ckpt:Path|None=None, # the checkpoint, for the message
+                      ) -> Components:
+    "The model to train, on `device`, with the tokenizer, resolution and (when resuming) architecture checked."
+    c = components or load_components(cfg.pretrained_model_name_or_path, device=device, revision=cfg.revision, variant=cfg.variant)
+    if c.device != device: c.to(device)
+    if cfg.tokenizer_name:
+        from transformers import CLIPTokenizer
+        c.tokenizer = CLIPTokenizer.from_pretrained(cfg.tokenizer_name, revision=cfg.revision)
+        check_tokenizer(c.tokenizer, c.text_encoder, cfg.tokenizer_name)
+    if cfg.resolution and cfg.resolution % c.vae_scale_factor:
+        f = c.vae_scale_factor
+        raise ConfigError(f"--resolution must be a multiple of the VAE factor {f} (the latents are 1/{f} of the image): "
+                          f"try {max(f, cfg.resolution // f * f)}.")
+    if saved and saved.get('model_config_hash') not in (None, c.config_hash()):
+        raise ConfigError(f"Cannot resume from {ckpt}: it was trained on a model with a different architecture.")
+    return c
+
+def checkpoint_samples(acc, live:Components, cfg:DreamBoothConfig, out:Path, step:int) -> list:
+    "`--save_sample_prompt` images of the model at checkpoint `step`, into `out/samples/step-N/`."
+    with acc.autocast():
+        return save_samples(live, cfg.save_sample_prompt, out / 'samples' / f'step-{step}', cfg.n_save_sample,
+                            cfg.save_sample_negative_prompt, cfg.save_guidance_scale, cfg.save_infer_steps, cfg.seed)
+
+def validate(acc, live:Components, cfg:DreamBoothConfig, out:Path, step:int) -> list:
+    "`--validation_prompt` images at `step`, into `out/samples/validation-N/` and the trackers."
+    with acc.autocast():
+        ims = save_samples(live, cfg.validation_prompt, out / 'samples' / f'validation-{step}', cfg.num_validation_images,
+                           guidance_scale=cfg.save_guidance_scale, steps=cfg.save_infer_steps, seed=cfg.seed,
+                           scheduler=cfg.validation_scheduler)
+    log_images(acc, ims, step, 'validation', cfg.validation_prompt)
+    return ims
+
 # %% ../nbs/06_train.ipynb #3da0aa6d
 def _step_batch(data:DreamBoothData, cfg, position:int, gen, vae, rank:int, n_processes:int):
     "The micro-batch at `position` of the training stream."
@@ -281,35 +335,14 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     cfg = validate_config(dataclasses.replace(cfg)); concepts = load_concepts(cfg)
     preflight(cfg, concepts)   # nothing is written, downloaded or generated before this passes
     out = Path(cfg.output_dir).expanduser()
-    # --- resume? then the seed comes from the checkpoint, and the configuration must match ---
-    ckpt = resolve_checkpoint(out, cfg.resume_from_checkpoint)
-    if cfg.resume_from_checkpoint and ckpt is None: print(f"No checkpoint in {out} yet: starting a new run.")
-    saved = read_trainer_state(ckpt) if ckpt else None
-    if saved and cfg.seed is None: cfg.seed = saved['config']['seed']
-    if cfg.seed is None: cfg.seed = int.from_bytes(os.urandom(3), 'little')
-    if saved:
-        diff = config_differences(saved['config'], cfg)
-        if diff: raise ConfigError(f"Cannot resume from {ckpt}: it was trained with a different configuration: "
-                                   + '; '.join(f'{k}: {a!r} there, {b!r} now' for k, a, b in ((k, *v) for k, v in diff.items()))
-                                   + ". Use the same flags, or a new --output_dir to start afresh.")
+    ckpt, saved = resume_point(cfg, out)   # sets cfg.seed
     acc = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
                       log_with=_trackers(cfg.report_to),
                       project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / cfg.logging_dir)))
     set_seed(cfg.seed)
     if cfg.allow_tf32 and torch.cuda.is_available(): torch.backends.cuda.matmul.allow_tf32 = True
     # --- the model: frozen parts in the compute precision, trained parts in fp32 ---
-    c = components or load_components(cfg.pretrained_model_name_or_path, device=acc.device, revision=cfg.revision, variant=cfg.variant)
-    if c.device != acc.device: c.to(acc.device)
-    if cfg.tokenizer_name:
-        from transformers import CLIPTokenizer
-        c.tokenizer = CLIPTokenizer.from_pretrained(cfg.tokenizer_name, revision=cfg.revision)
-        check_tokenizer(c.tokenizer, c.text_encoder, cfg.tokenizer_name)
-    if cfg.resolution and cfg.resolution % c.vae_scale_factor:
-        f = c.vae_scale_factor
-        raise ConfigError(f"--resolution must be a multiple of the VAE factor {f} (the latents are 1/{f} of the image): "
-                          f"try {max(f, cfg.resolution // f * f)}.")
-    if saved and saved.get('model_config_hash') not in (None, c.config_hash()):
-        raise ConfigError(f"Cannot resume from {ckpt}: it was trained on a model with a different architecture.")
+    c = model_for_training(cfg, acc.device, components, saved, ckpt)
     # --- everything checked: only now is anything written ---
     out.mkdir(parents=True, exist_ok=True)
     if cfg.overwrite_output_dir and not ckpt and acc.is_main_process:   # never mix two runs' checkpoints
@@ -382,16 +415,9 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
             acc.log(dict(loss=rec['loss'], instance_loss=rec['instance'], prior_loss=rec['prior'], lr=sched.get_last_lr()[0]), step=global_step)
             if global_step % cfg.checkpointing_steps == 0 or (stop_after is not None and global_step == stop_after):
                 checkpoints.append(save_checkpoint(acc, out, global_step, models, gen, state(), cfg.checkpoints_total_limit))
-                if cfg.save_sample_prompt and acc.is_main_process:
-                    with acc.autocast():
-                        save_samples(live, cfg.save_sample_prompt, out / 'samples' / f'step-{global_step}', cfg.n_save_sample,
-                                     cfg.save_sample_negative_prompt, cfg.save_guidance_scale, cfg.save_infer_steps, cfg.seed)
+                if cfg.save_sample_prompt and acc.is_main_process: checkpoint_samples(acc, live, cfg, out, global_step)
             if cfg.validation_prompt and global_step % cfg.validation_steps == 0 and acc.is_main_process:
-                with acc.autocast():
-                    ims = save_samples(live, cfg.validation_prompt, out / 'samples' / f'validation-{global_step}', cfg.num_validation_images,
-                                         guidance_scale=cfg.save_guidance_scale, steps=cfg.save_infer_steps, seed=cfg.seed,
-                                         scheduler=cfg.validation_scheduler)
-                log_images(acc, ims, global_step, 'validation', cfg.validation_prompt)
+                validate(acc, live, cfg, out, global_step)
             if stop_after is not None and global_step >= stop_after: break
     finally: bar.close()   # the bar ends its line, so a message after an error or Ctrl-C starts on its own
     secs = time.time() - t0

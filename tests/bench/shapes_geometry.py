@@ -8,7 +8,9 @@ Prints one row per target of the base model:
 2. every shape: mean IoU of the named shape's outline, against the VAE's own round trip of real drawings of that shape
    (target >= 90% of the round trip's IoU);
 3. colour-named prompts ("a photo of a red star on a blue background"): right shape by outline (target >= 90%),
-   and colour and background read off the palette.
+   and colour and background read off the palette;
+4. the VAE alone, per pattern: share of round trips (encode, decode) of drawn patterned objects that still show the
+   object (outline IoU >= 0.7, main colour, the pattern's colour visible, background): what DreamBooth subjects can reach.
 DDIM, `--steps` steps, guidance `--guidance`; sample i of every prompt uses seed `seed*100000 + i`.
 """
 import argparse, random, time, os
@@ -16,8 +18,9 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, torch
 from dreambooth_nb.models import load_components
 from dreambooth_nb.sampler import sample
-from dreambooth_nb.shapes_world import SHAPES, random_attrs, caption
-from dreambooth_nb.shapes_geometry import judge_image, vae_round_trip_iou
+from dreambooth_nb.shapes_world import SHAPES, PATTERNS, random_attrs, caption, draw
+from dreambooth_nb.shapes_geometry import judge_image, vae_round_trip_iou, shows_subject
+from dreambooth_nb.core import to_model_space, tensor_to_pil
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,6 +47,13 @@ def main(argv=None):
     print(f"\ncolour-named prompts ({a.n_named}): right shape by outline {shape:.0%} (target >= 90%: {'yes' if shape >= 0.9 else 'NO'}), "
           f"colour {np.mean([j['colour'] == x.colour for j, x in zip(js, attrs)]):.0%}, "
           f"background {np.mean([j['background'] == x.background for j, x in zip(js, attrs)]):.0%}")
+    kept = {}
+    for pat in PATTERNS:   # the VAE's round trip of drawn objects with each pattern
+        rng = random.Random(a.seed + 123); attrs = [random_attrs(rng, pattern=pat) for _ in range(48)]
+        with torch.no_grad(): y = c.vae.decode(c.vae.encode(to_model_space([draw(x) for x in attrs])).latent_dist.mean).sample
+        kept[pat] = np.mean([shows_subject(judge_image(im), dict(shape=x.shape, colour=x.colour, pattern=x.pattern, pattern_colour=x.pattern_colour), x.background)
+                             for im, x in zip(tensor_to_pil(y), attrs)])
+    print('VAE round trip of 48 drawn objects per pattern, still the object (outline, colours, background): ' + ', '.join(f'{k} {v:.0%}' for k, v in kept.items()))
     print(f"\nall base-model targets met: {'yes' if ok else 'NO'} ({time.time() - t0:.0f}s)")
 
 if __name__ == '__main__': main()
