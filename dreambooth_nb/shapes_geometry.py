@@ -8,12 +8,12 @@ import math
 from functools import lru_cache
 import numpy as np
 from PIL import Image
-from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, Attrs, shape_mask
+from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, PATTERNS, Attrs, shape_mask
 
 # %% auto #0
 __all__ = ['SYMMETRY', 'MIN_IOU', 'MIN_PATTERN_SHARE', 'fill_small_holes', 'segment', 'fit_shape', 'erode', 'nearest_colour',
-           'judge_image', 'background_colour', 'looks_like_subject', 'shows_subject', 'vae_round_trip_iou',
-           'fit_overlay']
+           'judge_image', 'background_colour', 'looks_like_subject', 'shows_subject', 'vae_round_trip',
+           'vae_round_trip_iou', 'vae_round_trip_kept', 'fit_overlay']
 
 # %% ../nbs/02c_shapes_geometry.ipynb #a3898f07
 def _rgb(im:Image.Image) -> np.ndarray: return np.asarray(im.convert('RGB'), dtype=np.float32)
@@ -129,21 +129,44 @@ def shows_subject(j:dict, # from `judge_image`
             and (background is None or j['background'] == background))
 
 # %% ../nbs/02c_shapes_geometry.ipynb #54e761bb
+def vae_round_trip(vae, # a ShapesWorld `AutoencoderKL`
+                   images:list[Image.Image], # drawings
+                  ) -> list[Image.Image]:
+    "`images` encoded (latent means) and decoded again: the best any denoiser working in this VAE's latents can draw."
+    import torch
+    from dreambooth_nb.core import to_model_space, tensor_to_pil
+    with torch.no_grad(): y = vae.decode(vae.encode(to_model_space(images).to(vae.device, vae.dtype)).latent_dist.mean).sample
+    return tensor_to_pil(y)
+
 def vae_round_trip_iou(vae, # a ShapesWorld `AutoencoderKL`
                        shapes=SHAPES, # the shapes to measure
                        n:int=16, # drawings per shape
                        seed:int=11, # their seed
                       ) -> dict[str, float]:
-    "Mean IoU of each shape's own outline on VAE round trips (encode, decode) of `n` random drawings of it."
-    import random, torch
-    from dreambooth_nb.core import to_model_space, tensor_to_pil
+    "Mean IoU of each shape's own outline on VAE round trips of `n` random drawings of it."
+    import random
     from dreambooth_nb.shapes_world import random_attrs, draw
     out = {}
     for s in shapes:
         rng = random.Random(seed)
-        x = to_model_space([draw(random_attrs(rng, shape=s)) for _ in range(n)])
-        with torch.no_grad(): y = vae.decode(vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mean).sample
-        out[s] = float(np.mean([fit_shape(segment(i)[0], s)[0] for i in tensor_to_pil(y)]))
+        ims = vae_round_trip(vae, [draw(random_attrs(rng, shape=s)) for _ in range(n)])
+        out[s] = float(np.mean([fit_shape(segment(i)[0], s)[0] for i in ims]))
+    return out
+
+def vae_round_trip_kept(vae, # a ShapesWorld `AutoencoderKL`
+                        patterns=PATTERNS, # the patterns to measure
+                        n:int=48, # drawings per pattern
+                        seed:int=123, # their seed
+                       ) -> dict[str, float]:
+    "Share of VAE round trips of `n` random drawings with each pattern that still show the object: outline, both colours, background."
+    import random
+    from dataclasses import asdict
+    from dreambooth_nb.shapes_world import random_attrs, draw
+    out = {}
+    for pat in patterns:
+        rng = random.Random(seed); attrs = [random_attrs(rng, pattern=pat) for _ in range(n)]
+        ims = vae_round_trip(vae, [draw(a) for a in attrs])
+        out[pat] = float(np.mean([shows_subject(judge_image(im), asdict(a), a.background) for im, a in zip(ims, attrs)]))
     return out
 
 # %% ../nbs/02c_shapes_geometry.ipynb #8bce46f6

@@ -18,9 +18,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, torch
 from dreambooth_nb.models import load_components
 from dreambooth_nb.sampler import sample
-from dreambooth_nb.shapes_world import SHAPES, PATTERNS, random_attrs, caption, draw
-from dreambooth_nb.shapes_geometry import judge_image, vae_round_trip_iou, shows_subject
-from dreambooth_nb.core import to_model_space, tensor_to_pil
+from dreambooth_nb.shapes_world import SHAPES, random_attrs, caption
+from dreambooth_nb.shapes_geometry import judge_image, vae_round_trip_iou, vae_round_trip_kept
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,12 +46,7 @@ def main(argv=None):
     print(f"\ncolour-named prompts ({a.n_named}): right shape by outline {shape:.0%} (target >= 90%: {'yes' if shape >= 0.9 else 'NO'}), "
           f"colour {np.mean([j['colour'] == x.colour for j, x in zip(js, attrs)]):.0%}, "
           f"background {np.mean([j['background'] == x.background for j, x in zip(js, attrs)]):.0%}")
-    kept = {}
-    for pat in PATTERNS:   # the VAE's round trip of drawn objects with each pattern
-        rng = random.Random(a.seed + 123); attrs = [random_attrs(rng, pattern=pat) for _ in range(48)]
-        with torch.no_grad(): y = c.vae.decode(c.vae.encode(to_model_space([draw(x) for x in attrs])).latent_dist.mean).sample
-        kept[pat] = np.mean([shows_subject(judge_image(im), dict(shape=x.shape, colour=x.colour, pattern=x.pattern, pattern_colour=x.pattern_colour), x.background)
-                             for im, x in zip(tensor_to_pil(y), attrs)])
+    kept = vae_round_trip_kept(c.vae, seed=a.seed + 123)   # the VAE's round trip of drawn objects with each pattern
     print('VAE round trip of 48 drawn objects per pattern, still the object (outline, colours, background): ' + ', '.join(f'{k} {v:.0%}' for k, v in kept.items()))
     print(f"\nall base-model targets met: {'yes' if ok else 'NO'} ({time.time() - t0:.0f}s)")
 
