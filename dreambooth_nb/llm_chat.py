@@ -210,6 +210,12 @@ def _json_in(text:str) -> str:
     m = re.search(r'```(?:json)?\s*(\{.*\})\s*```', text, re.S) or re.search(r'\{.*\}', text, re.S)
     return m.group(1) if m and m.groups() else (m.group(0) if m else text)
 
+def _ignored(r) -> bool:
+    "Whether a reply to a structured-output request ignored it: no refusal, and not even an attempt at a JSON object."
+    m = r.choices[0].message
+    raw = m.tool_calls[0].function.arguments if m.tool_calls else (m.content or '')
+    return not getattr(m, 'refusal', None) and '{' not in (raw or '')
+
 def _structured(self:Chat,
                 prompt:str|list, # the request: text, or text and images
                 schema:type[BaseModel], # the pydantic model the answer must validate against
@@ -224,8 +230,13 @@ def _structured(self:Chat,
     for route, req in (('json_schema', dict(response_format=fmt, required=('response_format',))),
                        ('tool', dict(tools=[tool], tool_choice={'type': 'function', 'function': {'name': tool['function']['name']}},
                                      required=('tools', 'tool_choice')))):
-        try: r = self.c.create(self.messages(), **req, **kw); break
-        except ParamRejected as e: log.debug('structured output: %s; trying the next route', e)
+        try: r = self.c.create(self.messages(), **req, **kw)
+        except ParamRejected as e: log.debug('structured output: %s; trying the next route', e); continue
+        if not _ignored(r): break
+        # accepted but ignored (transformers serve does this): count the call, learn the fields, try the next route
+        warnings.warn(f"{self.c.base_url} accepted {' and '.join(req['required'])} but ignored it (the reply is not JSON): "
+                      "structured output tries the next route, and this client will not send it again.", UserWarning)
+        self.use += usage_from(r.usage, r.model or self.c.model); self.c.profile.learned.update(req['required']); r = None
     if r is None:
         route = 'text'
         self.h[-1] = mk_msg([prompt] if isinstance(prompt, str) else prompt)

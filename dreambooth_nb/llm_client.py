@@ -70,9 +70,8 @@ def param_profile(provider:str, # 'openai', 'openrouter' or 'local'
     drop = set(_SAMPLING) if reasoning else {'reasoning_effort'}
     if provider == 'openai': return ParamProfile({'max_tokens': 'max_completion_tokens'}, drop | _OPENROUTER_ONLY)
     if provider == 'openrouter': return ParamProfile({'max_completion_tokens': 'max_tokens'}, drop - {'reasoning_effort'})
-    return ParamProfile({'max_completion_tokens': 'max_tokens'},
-                        {'response_format', 'tool_choice', 'stream_options', 'reasoning_effort', 'parallel_tool_calls',
-                         'modalities', 'verbosity'} | _OPENROUTER_ONLY)
+    # a local server or a proxy: the model's own rules, whatever the URL; any other field it refuses is learned (`Client.create`)
+    return ParamProfile({'max_tokens': 'max_completion_tokens'} if reasoning else {'max_completion_tokens': 'max_tokens'}, drop | _OPENROUTER_ONLY)
 
 # %% ../nbs/07b_llm_client.ipynb #04bd03bf
 class Price(NamedTuple):

@@ -1,4 +1,4 @@
-"""The `local` provider profile against a real OpenAI-compatible peer we did not write: `transformers serve`.
+"""The `local` provider profile and structured output against a real OpenAI-compatible peer we did not write: `transformers serve`.
 
 A tiny randomly initialised Llama (2 layers, a character-level tokenizer with a ChatML chat template) is built in a temp
 folder and served on 127.0.0.1 by `transformers serve` in a subprocess. Its replies are gibberish, so the tests check the
@@ -9,7 +9,8 @@ import os, sys, json, time, socket, string, subprocess, warnings, urllib.request
 import pytest
 from dreambooth_nb.llm import Client, Chat
 
-# Fields REFERENCE.md lists as rejected by local servers; the local profile drops them before sending.
+# Fields REFERENCE.md lists as rejected by local servers. The local profile sends them (a proxy in front of OpenAI needs
+# them), except reasoning_effort to a model that does not reason; transformers serve accepts them and ignores them.
 LOCAL_UNSUPPORTED = {'response_format': {'type': 'json_object'}, 'tool_choice': 'none',
                      'stream_options': {'include_usage': True}, 'max_completion_tokens': 6, 'reasoning_effort': 'low'}
 
@@ -97,14 +98,14 @@ def test_streamed_reply_matches_recorded_message(peer):
     pieces = list(chat(prompt, stream=True, max_tokens=8))
     assert pieces and all(isinstance(p, str) for p in pieces)
     assert ''.join(pieces) == chat.h[-1]['content'] and chat.h[-1]['role'] == 'assistant'
-    assert bodies[0]['stream'] is True and 'stream_options' not in bodies[0]
-    assert chat.use.calls == 1 and chat.c.use.calls == 1
+    assert bodies[0]['stream'] is True and bodies[0]['stream_options'] == {'include_usage': True}
+    assert chat.use.calls == 1 and chat.c.use.calls == 1 and len(bodies) == 1      # accepted (usage or not, no retry)
     if chat.use.exact: assert chat.use.prompt > 0 and 1 <= chat.use.completion <= 8
     # Greedy decoding: the same request without streaming gives the same text, so both wire formats decode alike.
     assert Chat(_client(peer))(prompt, max_tokens=8) == ''.join(pieces)
 
-def test_unsupported_fields_dropped_or_learned(peer):
-    "Fields local servers do not support are dropped in advance; one the peer rejects (422) is learned once."
+def test_unsupported_fields_sent_or_learned(peer):
+    "The model's rules decide what is sent; the one field the peer rejects (422) is learned once."
     bodies = []
     c = _client(peer, bodies)
     with pytest.warns(UserWarning, match="'top_k'"):  # top_k is outside the OpenAI schema: transformers serve says 422
@@ -112,11 +113,28 @@ def test_unsupported_fields_dropped_or_learned(peer):
     assert isinstance(text, str)
     assert c.profile.learned == {'top_k'}
     assert 'top_k' in bodies[0] and 'top_k' not in bodies[1] and len(bodies) == 2
-    assert not set(LOCAL_UNSUPPORTED) & set(bodies[0])  # dropped before sending
+    assert {'response_format', 'tool_choice', 'stream_options'} <= set(bodies[1]) and 'reasoning_effort' not in bodies[1]
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # learned: no second rejection, no second warning
         Chat(c)('hi', max_tokens=4, top_k=5)
     assert 'top_k' not in bodies[-1] and len(bodies) == 3
+
+def test_structured_output_notices_an_ignored_schema(peer):
+    "The peer accepts response_format and tool_choice but ignores them: the client notices, learns both and asks in text."
+    from pydantic import BaseModel
+    from dreambooth_nb.llm import StructuredOutputError
+    class Word(BaseModel): word: str
+    bodies = []
+    c = _client(peer, bodies)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        with pytest.raises(StructuredOutputError, match='route: text'):   # gibberish never validates; the route is what is tested
+            Chat(c).structured('a word, please', Word, max_tokens=8)
+    assert 'response_format' in bodies[0] and 'tool_choice' in bodies[1] and 'JSON schema' in json.dumps(bodies[2]['messages'])
+    assert {'response_format', 'tools', 'tool_choice'} <= c.profile.learned and sum('ignored' in str(w.message) for w in ws) == 2
+    n = len(bodies)
+    with pytest.raises(StructuredOutputError): Chat(c).structured('again', Word, max_tokens=8, repair=False)
+    assert len(bodies) == n + 1 and 'response_format' not in bodies[-1]                   # learned: straight to the text route
 
 def test_learns_whatever_the_peer_rejects(peer):
     "With no advance knowledge, every field the peer refuses is learned and the call still succeeds."
