@@ -46,8 +46,9 @@ def save_checkpoint(accelerator, # the run's `Accelerator` (its prepared models,
                     generator:torch.Generator, # the training generator
                     state:dict, # JSON-ready trainer state (losses, config, ...)
                     total_limit:int|None=None, # keep at most this many checkpoints
+                    keep:tuple=(), # steps whose checkpoints are never pruned (e.g. the best scored one)
                    ) -> Path:
-    "Write `output_dir/checkpoint-{step}` atomically (temp folder, then rename); prune to `total_limit`."
+    "Write `output_dir/checkpoint-{step}` atomically (temp folder, then rename); prune to `total_limit` (besides `keep`)."
     out = Path(output_dir); final = out / f'checkpoint-{step}'; tmp = out / f'.checkpoint-{step}.tmp'
     if accelerator.is_main_process and tmp.exists(): shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
@@ -65,7 +66,7 @@ def save_checkpoint(accelerator, # the run's `Accelerator` (its prepared models,
         raise
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and total_limit:
-        for _, p in list_checkpoints(out)[:-total_limit]:
+        for s, p in [c for c in list_checkpoints(out) if c[0] not in keep][:-total_limit]:
             if p != final: shutil.rmtree(p, ignore_errors=True)
     return final
 

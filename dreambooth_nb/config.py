@@ -86,14 +86,21 @@ class DreamBoothConfig:
     cache_latents: bool = True # encode instance and class images once with the frozen VAE
     random_flip: bool = False # mirror images left-right half of the time
     bare_prompt_prob: float = 0.0 # share of instance examples with a caption file (NAME.txt) trained with the bare --instance_prompt instead
+    caption_dropout_prob: float = 0.0 # share of examples (instance and class) trained with the empty prompt, as kohya's --caption_dropout_rate: guidance's unconditional branch then learns too
     concepts_list: str|None = None # a JSON file: a list of {instance_prompt, class_prompt, instance_data_dir, class_data_dir}
     use_lora: bool = False # train LoRA adapters (peft) on the UNet attention instead of all UNet weights
     lora_rank: int = 4 # rank of the LoRA adapters
     save_sample_prompt: str|None = None # prompt sampled at every checkpoint into output_dir/samples/step-N/
     save_sample_negative_prompt: str|None = None # negative prompt for those samples
     n_save_sample: int = 4 # how many samples at each checkpoint
-    save_guidance_scale: float = 7.5 # guidance scale of those samples
-    save_infer_steps: int = 30 # sampling steps of those samples
+    save_guidance_scale: float = 7.5 # guidance scale of those samples (and of --evaluate's)
+    save_infer_steps: int = 30 # sampling steps of those samples (and of --evaluate's)
+    evaluate: bool = False # score the model with the DreamBench metrics (chapter 07e) before training and every validation_steps; name the best step at the end
+    evaluation_class_noun: str|None = None # the subject's class noun for the scores (default: the last word of --instance_prompt; the identifier is the word before it)
+    evaluation_prompts: int|None = None # how many evaluation prompts (default: all: DreamBench's 25, or ShapesWorld's own)
+    evaluation_samples: int = 4 # samples per evaluation prompt (the paper: 4)
+    evaluation_scorers: str = 'auto' # 'auto' (ShapesWorld's instruments for a ShapesWorld model, else 'dreambench'), 'shapes', or 'dreambench' (downloads DINO and CLIP, about 0.7 GB)
+    export_best: bool = False # with --evaluate: save the best scored checkpoint as a model folder, output_dir/best (every validation step must be a checkpoint step)
 
 # %% ../nbs/05a_config.ipynb #8a9e0282
 def field_docs(cls=DreamBoothConfig, # a dataclass whose fields carry trailing comments
@@ -111,7 +118,7 @@ def field_docs(cls=DreamBoothConfig, # a dataclass whose fields carry trailing c
 
 # %% ../nbs/05a_config.ipynb #6e447a6f
 _CHOICES = dict(mixed_precision=['no', 'fp16', 'bf16'], prior_generation_precision=['no', 'fp32', 'fp16', 'bf16'],
-                validation_scheduler=['DPMSolverMultistepScheduler', 'DDPMScheduler'],
+                validation_scheduler=['DPMSolverMultistepScheduler', 'DDPMScheduler'], evaluation_scorers=['auto', 'shapes', 'dreambench'],
                 lr_scheduler=['linear', 'cosine', 'cosine_with_restarts', 'polynomial', 'constant', 'constant_with_warmup'])
 _TYPES = {'int': int, 'float': float, 'str': str}
 
@@ -173,7 +180,8 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
             if not c.get('class_prompt'): err("`--with_prior_preservation` needs `--class_prompt`, e.g. 'a photo of a dog'.")
     if not cfg.with_prior_preservation and (cfg.class_data_dir or cfg.class_prompt):
         warnings.warn("--class_data_dir/--class_prompt are only used with --with_prior_preservation.", UserWarning)
-    for k in ('train_batch_size', 'gradient_accumulation_steps', 'num_train_epochs', 'checkpointing_steps', 'sample_batch_size'):
+    for k in ('train_batch_size', 'gradient_accumulation_steps', 'num_train_epochs', 'checkpointing_steps', 'sample_batch_size',
+              'validation_steps', 'evaluation_samples'):
         if getattr(cfg, k) < 1: err(f"--{k} must be at least 1 (got {getattr(cfg, k)}).")
     if cfg.max_train_steps is not None and cfg.max_train_steps < 1: err("--max_train_steps must be at least 1.")
     if cfg.checkpoints_total_limit is not None and cfg.checkpoints_total_limit < 1: err("--checkpoints_total_limit must be at least 1.")
@@ -191,7 +199,14 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
     if cfg.text_encoder_lr is not None and (not te_trains or cfg.text_encoder_lr <= 0):
         err(f"--text_encoder_lr ({cfg.text_encoder_lr}) sets the text encoder's learning rate: it needs --train_text_encoder "
             "(or --train_identifier_embedding) and a positive value.")
+    if not 0 <= cfg.caption_dropout_prob < 1: err(f"--caption_dropout_prob is a probability, at least 0 and below 1 (got {cfg.caption_dropout_prob}).")
     if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
+    if cfg.evaluation_prompts is not None and cfg.evaluation_prompts < 1: err("--evaluation_prompts must be at least 1 (leave it out for all).")
+    if cfg.export_best and not cfg.evaluate: err("--export_best saves the best scored checkpoint: add --evaluate, which scores them.")
+    if cfg.export_best and cfg.validation_steps % cfg.checkpointing_steps:
+        err(f"--export_best needs a checkpoint at every scored step: make --validation_steps ({cfg.validation_steps}) a multiple of "
+            f"--checkpointing_steps ({cfg.checkpointing_steps}), e.g. both {cfg.checkpointing_steps}.")
+    if cfg.evaluate and len(load_concepts(cfg)) > 1: err("--evaluate scores one subject: it cannot be used with a --concepts_list of several.")
     if cfg.class_labels_conditioning is not None: err("--class_labels_conditioning is for DeepFloyd IF, which this library does not train.")
     if cfg.push_to_hub: warnings.warn("--push_to_hub is not supported: upload output_dir with `huggingface-cli upload`.", UserWarning)
     if cfg.validation_images: warnings.warn("--validation_images (DeepFloyd IF upscaler) is ignored.", UserWarning)
@@ -209,7 +224,8 @@ RESUMABLE_CHANGES = {'output_dir', 'overwrite_output_dir', 'resume_from_checkpoi
     'validation_scheduler', 'validation_images', 'dataloader_num_workers', 'local_rank', 'push_to_hub', 'hub_token',
     'hub_model_id', 'save_sample_prompt', 'save_sample_negative_prompt', 'n_save_sample', 'save_guidance_scale',
     'save_infer_steps', 'enable_xformers_memory_efficient_attention', 'allow_tf32', 'skip_save_text_encoder',
-    'sample_batch_size', 'prior_generation_precision', 'num_class_images', 'hub_token'}
+    'sample_batch_size', 'prior_generation_precision', 'num_class_images', 'hub_token', 'evaluate', 'evaluation_class_noun',
+    'evaluation_prompts', 'evaluation_samples', 'evaluation_scorers', 'export_best'}
 
 def config_to_dict(cfg:DreamBoothConfig) -> dict:
     "The configuration as a JSON-ready dict."

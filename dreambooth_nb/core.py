@@ -95,7 +95,7 @@ def show_images(images:list, # PIL images or (3,H,W) tensors in [-1,1]
     for i, ax in enumerate(axs.flat):
         ax.axis('off')
         if i < n:
-            ax.imshow(images[i])
+            ax.imshow(images[i], interpolation='nearest')   # the pixels as they are: crisp, and small in a saved notebook
             if titles: ax.set_title(titles[i], fontsize=8, wrap=True)
     if suptitle: fig.suptitle(suptitle)
     fig.tight_layout()

@@ -11,23 +11,26 @@ from pathlib import Path
 from typing import Callable
 import numpy as np, torch, torch.nn.functional as F
 from PIL import Image
-from .core import check_device
+from .core import check_device, save_image_atomic
+from .config import ConfigError, load_concepts, load_config
 from .models import ASSETS, Components, load_components, prompt_words, ModelLoadError
 from .data import load_images
 from .checkpoint import list_checkpoints
 from .shapes_world import SHAPES, COLOURS, BACKGROUNDS
 from .shapes_geometry import background_colour
 from .shapes_eval import load_evaluator
-from .demo import sample_prompt, class_prompt, read_subject, recontext_backgrounds, components_at
+from .demo import sample_prompt, class_prompt, read_subject, recontext_backgrounds, components_at, labelled_grid
+from .train import learned_vocabulary
 
 # %% auto #0
 __all__ = ['PROMPTS_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'PAIRINGS', 'DINO_MODEL', 'CLIP_MODELS',
            'METRICS', 'LOWER_IS_BETTER', 'PAPER', 'dreambench_file', 'live_classes', 'dreambench_prompts',
            'shapes_prompts', 'pick_prompts', 'dino_transform', 'clip_transform', 'apply_transform', 'pair_similarity',
-           'within_similarity', 'Scorers', 'dreambench_scorers', 'prompt_attributes', 'attribute_agreement',
-           'shapes_scorers', 'drop_identifier', 'real_baseline', 'score_samples', 'subject_prompts', 'default_scorers',
-           'evaluate', 'scores_table', 'choose_best', 'evaluate_checkpoints', 'plot_scores', 'save_scores',
-           'evaluate_parser', 'evaluate_main']
+           'within_similarity', 'Scorers', 'dreambench_scorers', 'tiny_dreambench_models', 'prompt_attributes',
+           'attribute_agreement', 'shapes_scorers', 'drop_identifier', 'real_baseline', 'score_samples',
+           'subject_prompts', 'default_scorers', 'evaluate', 'scores_table', 'choose_best', 'evaluate_checkpoints',
+           'plot_scores', 'save_scores', 'training_evaluation', 'score_step', 'best_of_run', 'evaluate_parser',
+           'evaluate_main']
 
 # %% ../nbs/07e_evaluate.ipynb #91359402
 PROMPTS_FILE = ASSETS / 'dreambench_prompts.json'
@@ -179,6 +182,19 @@ def dreambench_scorers(dino:str|object=DINO_MODEL, # DINO ViT-S/16: a hub id or 
                               clip='projected image and text embeddings (get_image_features, get_text_features)'),
                 transforms=dict(dino=dt, clip=ct), scale='cosine similarity, x1 (as in the paper)')
     return Scorers(dino_f, clip_f, text_f, info)
+
+# %% ../nbs/07e_evaluate.ipynb #290f294b
+def tiny_dreambench_models(seed:int=0, # the seed of the random weights
+                          ) -> tuple:
+    "(DINO `ViTModel`, `CLIPModel`, tokenizer): tiny and random, built from configs, for `dreambench_scorers` offline."
+    from transformers import ViTConfig, ViTModel, CLIPConfig, CLIPModel
+    from dreambooth_nb.models import tiny_tokenizer
+    torch.manual_seed(seed); tok = tiny_tokenizer(); small = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2)
+    vit = ViTModel(ViTConfig(image_size=32, patch_size=8, **small), add_pooling_layer=False)
+    clip = CLIPModel(CLIPConfig(text_config=dict(vocab_size=len(tok), max_position_embeddings=77, bos_token_id=tok.bos_token_id,
+                                                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **small),
+                                vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=16))
+    return vit, clip, tok
 
 # %% ../nbs/07e_evaluate.ipynb #ba49dbca
 def prompt_attributes(prompt:str, # a prompt in ShapesWorld's words
@@ -433,6 +449,73 @@ def save_scores(res:dict, # from `evaluate_checkpoints` ({'runs', 'best', 'why',
     paths['md'].write_text(md)
     fig = plot_scores(res['runs'], res.get('best')); fig.savefig(paths['png']); plt.close(fig)
     return paths
+
+# %% ../nbs/07e_evaluate.ipynb #0f4b0b82
+def training_evaluation(cfg, # the run's `DreamBoothConfig` (`evaluate`, `evaluation_*`)
+                        c:Components, # the model about to be trained
+                        out:Path, # the run's output folder: the scores go to out/evaluation
+                        resume_step:int=0, # the step a resumed run starts from (its earlier scores are kept); 0 for a new run
+                       ) -> dict|None:
+    "What scoring during training needs, loaded once before the first step: instruments, prompts, real images, earlier scores."
+    if not cfg.evaluate: return None
+    concept = load_concepts(cfg)[0]; words = prompt_words(concept['instance_prompt'])
+    noun = cfg.evaluation_class_noun or words[-1]
+    if noun not in words[1:]: raise ConfigError(f"--evaluation_class_noun {noun!r} is not in --instance_prompt {concept['instance_prompt']!r}, "
+                                                "where the identifier is read as the word before it.")
+    world, kind = _is_world(c), cfg.evaluation_scorers
+    if kind == 'auto': kind = 'shapes' if world else 'dreambench'
+    if kind == 'shapes' and not world: raise ConfigError("--evaluation_scorers shapes measures ShapesWorld models only: use dreambench.")
+    if world and noun not in SHAPES:
+        raise ConfigError(f"ShapesWorld does not know the class noun {noun!r}: set --evaluation_class_noun to one of {', '.join(SHAPES)}.")
+    real, ident = load_images(concept['instance_data_dir'], 'instance')[1], words[words.index(noun) - 1]
+    d = out / 'evaluation'
+    old = json.loads((d / 'scores.json').read_text())['runs'] if resume_step and (d / 'scores.json').exists() else []
+    ev = dict(scorers=shapes_scorers() if kind == 'shapes' else dreambench_scorers(), real=real, noun=noun, identifier=ident,
+              prompts=subject_prompts(cfg.evaluation_prompts, noun, ident, world, real), runs=[r for r in old if r['step'] <= resume_step], dir=d)
+    return _choose(ev)
+
+def _choose(ev:dict) -> dict:
+    "Set the best of `ev`'s scored steps so far (`choose_best`): its name, the reason and its step."
+    ev['best'], ev['why'] = choose_best(ev['runs']) if ev['runs'] else (None, None)
+    ev['best_step'] = next((r['step'] for r in ev['runs'] if r['name'] == ev['best']), None)
+    return ev
+
+# %% ../nbs/07e_evaluate.ipynb #a3c73b22
+def score_step(acc, # the run's `Accelerator`: the scores go to its trackers
+               live:Components, # the model as it is at `step`
+               ev:dict, # from `training_evaluation`; this step's scores are added to it
+               step:int, # the global step
+               name:str, # the row's name: 'base', 'checkpoint-N', 'step-N' or 'final'
+               cfg, # the run's configuration: `evaluation_samples`, `save_infer_steps`, `save_guidance_scale`
+              ) -> dict:
+    "Score the model at `step`; save every score so far and a grid of this step's samples; send the scores to the trackers."
+    with acc.autocast():
+        r = evaluate(live, ev['real'], ev['noun'], prompts=ev['prompts'], n_per_prompt=cfg.evaluation_samples, identifier=ev['identifier'],
+                     scorers=ev['scorers'], steps=cfg.save_infer_steps, guidance_scale=cfg.save_guidance_scale, keep_images=True, progress=False)
+    ims = [*r.pop('images').items(), (r['protocol']['class_prompt'], r.pop('class_images'))]; r.pop('real')
+    ev['runs'] = [x for x in ev['runs'] if x['step'] != step] + [dict(name=name, step=step, **r)]
+    _choose(ev)
+    save_scores(dict(runs=ev['runs'], best=ev['best'], why=ev['why']), ev['dir'])
+    save_image_atomic(labelled_grid([(f'{name}: "{p}"', xs) for p, xs in ims if xs], cell=64, ncols=max(4, cfg.evaluation_samples)),
+                      ev['dir'] / f'step-{step}.png')
+    acc.log({f'eval/{k}': v for k, v in r['metrics'].items() if v is not None and not math.isnan(v)}, step=step)
+    return r
+
+def best_of_run(ev:dict, # from `training_evaluation`, after the run's last `score_step`
+                live:Components, # the final model: the checkpoint's weights go on top of it
+                out:Path, # the run's output folder
+                final_step:int, # the run's last step
+                export:bool=False, # save the best checkpoint's model as out/best
+               ) -> dict:
+    "The best scored step by `choose_best`'s rule and, with `export`, the folder of its model."
+    res = dict(best=ev['best'], best_step=ev['best_step'], why=ev['why'], scores=ev['dir'] / 'scores.json')
+    if not export: return res
+    if ev['best_step'] == final_step: return dict(res, best_dir=out)   # the final model is the best
+    ck = out / f"checkpoint-{ev['best_step']}"
+    if not ck.exists(): raise FileNotFoundError(f"The best step, {ev['best_step']}, has no checkpoint left in {out} to export.")
+    m = components_at(live, ck); m.vocabulary = learned_vocabulary(live.vocabulary, load_config(out / 'config.json'))
+    m.save(out / 'best')
+    return dict(res, best_dir=out / 'best')
 
 # %% ../nbs/07e_evaluate.ipynb #35ffc9d6
 def evaluate_parser() -> argparse.ArgumentParser:

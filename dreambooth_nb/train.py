@@ -19,8 +19,8 @@ from .export import export_single_file
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'RUN_MARKERS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'identifier_ids',
            'count_params', 'make_optimizer', 'preflight', 'ensure_class_images', 'save_samples', 'log_images',
-           'resume_point', 'model_for_training', 'checkpoint_samples', 'validate', 'training_step', 'train', 'finish',
-           'interrupted_message', 'train_main']
+           'resume_point', 'model_for_training', 'checkpoint_samples', 'validate', 'training_step', 'train',
+           'learned_vocabulary', 'finish', 'interrupted_message', 'train_main']
 
 # %% ../nbs/06_train.ipynb #db880522
 def diffusion_target(noise_scheduler, # the training (DDPM) scheduler
@@ -343,10 +343,15 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     if cfg.allow_tf32 and torch.cuda.is_available(): torch.backends.cuda.matmul.allow_tf32 = True
     # --- the model: frozen parts in the compute precision, trained parts in fp32 ---
     c = model_for_training(cfg, acc.device, components, saved, ckpt)
+    ev = None   # --evaluate: instruments and prompts, loaded (and checked) before anything is written or generated
+    if cfg.evaluate:
+        from dreambooth_nb.evaluate import training_evaluation, score_step, best_of_run   # chapter 07e (which imports this one)
+        ev = training_evaluation(cfg, c, out, saved['global_step'] if saved else 0)
     # --- everything checked: only now is anything written ---
     out.mkdir(parents=True, exist_ok=True)
     if cfg.overwrite_output_dir and not ckpt and acc.is_main_process:   # never mix two runs' checkpoints
         for _, p in list_checkpoints(out): shutil.rmtree(p)
+        shutil.rmtree(out / 'evaluation', ignore_errors=True)
     if acc.is_main_process: save_config(cfg, out / 'config.json')
     ensure_class_images(cfg, c, concepts, acc.is_main_process); acc.wait_for_everyone()
     te_trains = cfg.train_text_encoder or cfg.train_identifier_embedding
@@ -358,7 +363,8 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     data = build_data(c, concepts, resolution, cfg.with_prior_preservation, cfg.num_class_images, cfg.center_crop,
                       cfg.random_flip, cfg.cache_latents, precompute_text=not te_trains, seed=cfg.seed,
                       tokenizer_max_length=cfg.tokenizer_max_length, use_attention_mask=cfg.text_encoder_use_attention_mask,
-                      bare_prompt_prob=cfg.bare_prompt_prob)
+                      bare_prompt_prob=cfg.bare_prompt_prob,
+                      caption_dropout_prob=cfg.caption_dropout_prob)
     params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank,
                                identifier_ids(c.tokenizer, concepts) if cfg.train_identifier_embedding else None)
     if cfg.gradient_checkpointing:
@@ -391,6 +397,8 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     models = dict(unet=unet, **({'text_encoder': te} if te is not None else {}))
     state = lambda: dict(losses=losses, config=config_to_dict(cfg), model_config_hash=c.config_hash())
     live = dataclasses.replace(c, unet=acc.unwrap_model(unet), text_encoder=acc.unwrap_model(te) if te is not None else c.text_encoder)
+    scored = lambda: ev is not None and acc.is_main_process
+    if scored() and not ev['runs']: score_step(acc, live, ev, 0, 'base', cfg)   # the model before training: the reference for PRES
     # --- the loop ---
     bar = tqdm(total=max_steps, initial=global_step, desc='DreamBooth', disable=not acc.is_local_main_process, dynamic_ncols=True)
     unet.train()
@@ -414,10 +422,13 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
             bar.update(1); bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f'{sched.get_last_lr()[0]:.2e}')
             acc.log(dict(loss=rec['loss'], instance_loss=rec['instance'], prior_loss=rec['prior'], lr=sched.get_last_lr()[0]), step=global_step)
             if global_step % cfg.checkpointing_steps == 0 or (stop_after is not None and global_step == stop_after):
-                checkpoints.append(save_checkpoint(acc, out, global_step, models, gen, state(), cfg.checkpoints_total_limit))
+                checkpoints.append(save_checkpoint(acc, out, global_step, models, gen, state(), cfg.checkpoints_total_limit,
+                                                   keep=(ev['best_step'],) if ev else ()))
                 if cfg.save_sample_prompt and acc.is_main_process: checkpoint_samples(acc, live, cfg, out, global_step)
             if cfg.validation_prompt and global_step % cfg.validation_steps == 0 and acc.is_main_process:
                 validate(acc, live, cfg, out, global_step)
+            if scored() and global_step % cfg.validation_steps == 0:
+                score_step(acc, live, ev, global_step, f"{'checkpoint' if global_step % cfg.checkpointing_steps == 0 else 'step'}-{global_step}", cfg)
             if stop_after is not None and global_step >= stop_after: break
     finally: bar.close()   # the bar ends its line, so a message after an error or Ctrl-C starts on its own
     secs = time.time() - t0
@@ -425,11 +436,21 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
                steps_per_second=(global_step - start_step) / max(secs, 1e-9), seed=cfg.seed,
                trainable_params=sum(p.numel() for p in params),
                peak_memory_gb=torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None)
-    if stop_after is None or global_step >= max_steps: res.update(finish(acc, c, live, cfg, out))
+    if stop_after is None or global_step >= max_steps:
+        if scored() and max(r['step'] for r in ev['runs']) < global_step: score_step(acc, live, ev, global_step, 'final', cfg)
+        res.update(finish(acc, c, live, cfg, out))
+        if scored(): res['evaluation'] = best_of_run(ev, live, out, global_step, cfg.export_best)
     acc.end_training()
     return res
 
 # %% ../nbs/06_train.ipynb #e51952e4
+def learned_vocabulary(vocabulary:list[str]|None, # a world model's words (None for other models)
+                       cfg:DreamBoothConfig, # the run: its instance prompts hold the new words
+                      ) -> list[str]|None:
+    "A world model's vocabulary after training: it now also knows the identifier words of its instance prompts."
+    if not vocabulary: return vocabulary
+    return sorted(set(vocabulary) | {w for cc in load_concepts(cfg) for w in prompt_words(cc['instance_prompt'])})
+
 def finish(acc, c:Components, live:Components, cfg:DreamBoothConfig, out:Path) -> dict:
     "Save the final model folder and single-file export (main process); return their paths."
     acc.wait_for_everyone()
@@ -443,8 +464,7 @@ def finish(acc, c:Components, live:Components, cfg:DreamBoothConfig, out:Path) -
         final.unet.fuse_lora(); final.unet.unload_lora()
     for m in (final.vae, final.text_encoder):
         if m.dtype != torch.float32: m.to(dtype=torch.float32)
-    if final.vocabulary:   # a world model now also knows the identifier words of its instance prompts
-        final.vocabulary = sorted(set(final.vocabulary) | {w for cc in load_concepts(cfg) for w in prompt_words(cc['instance_prompt'])})
+    final.vocabulary = learned_vocabulary(final.vocabulary, cfg)
     final.save(out)
     sf = export_single_file(final, out / f'{out.name}.safetensors')
     return dict(model_dir=out, single_file=sf)
@@ -476,4 +496,8 @@ def train_main(argv:list[str]|None=None, # the arguments after `dreambooth_nb tr
             "a checkpoint that was written whole can be resumed with --resume_from_checkpoint latest."); return 1
     print(f"Trained {res['global_step']} steps in {res['seconds']:.0f}s ({res['steps_per_second']:.2f} it/s); "
           f"final loss {res['losses'][-1]:.4f}. Model: {res.get('model_dir', res['output_dir'])}")
+    if 'evaluation' in res:
+        e = res['evaluation']
+        print(f"Best: {e['best']} (step {e['best_step']}): {e['why']}. Scores: {e['scores'].with_suffix('.md')}"
+              + (f". Its model: {e['best_dir']}" if e.get('best_dir') else ''))
     return 0

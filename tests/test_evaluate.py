@@ -4,7 +4,7 @@ import pytest, torch
 from PIL import Image
 from dreambooth_nb.evaluate import (dreambench_file, dreambench_prompts, dreambench_scorers, shapes_scorers, score_samples,
                                     pair_similarity, apply_transform, clip_transform, choose_best, evaluate, evaluate_checkpoints,
-                                    save_scores, Scorers, METRICS, PAPER)
+                                    save_scores, Scorers, METRICS, PAPER, tiny_dreambench_models)
 from dreambooth_nb.models import tiny_components, tiny_tokenizer, ModelLoadError
 from dreambooth_nb.demo import write_instance_images
 from dreambooth_nb.shapes_world import subject_images, parse_subject
@@ -13,16 +13,7 @@ from dreambooth_nb.cli import main as cli_main, COMMANDS
 
 def tiny_hf_scorers():
     "DINO and CLIP with the real transformers classes, tiny and random: built from configs, nothing downloaded."
-    from transformers import ViTConfig, ViTModel, CLIPConfig, CLIPModel
-    torch.manual_seed(0); tok = tiny_tokenizer()
-    vit = ViTModel(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=37), add_pooling_layer=False)
-    clip = CLIPModel(CLIPConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
-                         max_position_embeddings=77, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id),
-        vision_config=dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2),
-        projection_dim=16))
+    vit, clip, tok = tiny_dreambench_models()
     return dreambench_scorers(vit, clip, tok, device='cpu'), clip, tok
 
 

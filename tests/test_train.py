@@ -205,3 +205,43 @@ def test_single_file_has_sd15_layout(tmp_path):
         for other in (pipe, c2):
             osd = getattr(other, part).state_dict()
             assert sorted(osd) == sorted(sd) and all(torch.equal(sd[k], osd[k]) for k in sd), part
+
+
+def test_evaluate_during_training_resumes_and_exports_the_best(tmp_path, capsys):
+    "--evaluate scores the base and every validation step; an interrupted run keeps its scores; the CLI names and exports the best."
+    import json
+    from dreambooth_nb.config import parse_config
+    from dreambooth_nb.demo import write_instance_images
+    write_instance_images(tmp_path / 'inst'); out = tmp_path / 'out'
+    argv = ['--instance_data_dir', str(tmp_path / 'inst'), '--instance_prompt', 'a photo of sks heart', '--output_dir', str(out),
+            '--max_train_steps', '4', '--checkpointing_steps', '2', '--validation_steps', '2', '--learning_rate', '1e-4',
+            '--train_batch_size', '2', '--report_to', 'none', '--seed', '0', '--evaluate', '--evaluation_prompts', '2',
+            '--evaluation_samples', '1', '--save_infer_steps', '4', '--export_best', '--checkpoints_total_limit', '1']
+    train(parse_config(argv), stop_after=2)
+    scores = lambda: json.loads((out / 'evaluation' / 'scores.json').read_text())
+    assert [(r['name'], r['step']) for r in scores()['runs']] == [('base', 0), ('checkpoint-2', 2)]
+    first = (out / 'evaluation' / 'step-0.png').stat().st_mtime_ns
+    assert train_main(argv + ['--resume_from_checkpoint', 'latest']) == 0
+    printed = capsys.readouterr().out; s = scores()
+    assert [(r['name'], r['step']) for r in s['runs']] == [('base', 0), ('checkpoint-2', 2), ('checkpoint-4', 4)]
+    assert (out / 'evaluation' / 'step-0.png').stat().st_mtime_ns == first        # the base was not scored again
+    assert f"Best: {s['best']}" in printed and 'scores.md' in printed
+    best_dir = out if s['best'] == 'checkpoint-4' else out / 'best'
+    assert (best_dir / 'model_index.json').exists()
+    if s['best'] == 'checkpoint-2': assert (out / 'checkpoint-2').exists()      # the limit of 1 did not prune the best
+
+
+def test_evaluate_during_training_on_another_model(world, tmp_path, monkeypatch):
+    "A model that is not ShapesWorld's is scored with DINO and CLIP: tiny random ones here, on the code path of the hub's."
+    import json
+    import dreambooth_nb.evaluate as E
+    asked, tiny = [], E.dreambench_scorers(*E.tiny_dreambench_models(), device='cpu')
+    monkeypatch.setattr(E, 'dreambench_scorers', lambda *a, **k: asked.append(1) or tiny)
+    with pytest.raises(ConfigError, match='ShapesWorld models only'):
+        train(_cfg(world, tmp_path / 'no', evaluate=True, evaluation_scorers='shapes'))
+    assert not (tmp_path / 'no').exists()                                      # refused before anything was written
+    res = train(_cfg(world, tmp_path / 'out', evaluate=True, validation_steps=3, evaluation_prompts=2, evaluation_samples=1, save_infer_steps=2))
+    s = json.loads((tmp_path / 'out' / 'evaluation' / 'scores.json').read_text())
+    assert asked == [1] and [r['step'] for r in s['runs']] == [0, 3, 6]
+    assert s['runs'][0]['protocol']['embedders']['dino'] != 'shapes-evaluator' and res['evaluation']['best'] in ('checkpoint-3', 'checkpoint-6')
+    assert [p['prompt'] for p in s['runs'][1]['per_prompt']][:1] == ['a sks disc in the jungle']
