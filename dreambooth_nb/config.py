@@ -86,7 +86,8 @@ class DreamBoothConfig:
     cache_latents: bool = True # encode instance and class images once with the frozen VAE
     random_flip: bool = False # mirror images left-right half of the time
     bare_prompt_prob: float = 0.0 # share of instance examples with a caption file (NAME.txt) trained with the bare --instance_prompt instead
-    caption_dropout_prob: float = 0.0 # share of examples (instance and class) trained with the empty prompt, as kohya's --caption_dropout_rate: guidance's unconditional branch then learns too
+    caption_dropout_prob: float = 0.0 # share of examples trained with the empty prompt, as kohya's --caption_dropout_rate: guidance's unconditional branch then learns the subject too
+    class_caption_dropout_prob: float|None = None # share of class examples trained with the empty prompt (default: --caption_dropout_prob): prior preservation for guidance's unconditional branch
     concepts_list: str|None = None # a JSON file: a list of {instance_prompt, class_prompt, instance_data_dir, class_data_dir}
     use_lora: bool = False # train LoRA adapters (peft) on the UNet attention instead of all UNet weights
     lora_rank: int = 4 # rank of the LoRA adapters
@@ -199,7 +200,9 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
     if cfg.text_encoder_lr is not None and (not te_trains or cfg.text_encoder_lr <= 0):
         err(f"--text_encoder_lr ({cfg.text_encoder_lr}) sets the text encoder's learning rate: it needs --train_text_encoder "
             "(or --train_identifier_embedding) and a positive value.")
-    if not 0 <= cfg.caption_dropout_prob < 1: err(f"--caption_dropout_prob is a probability, at least 0 and below 1 (got {cfg.caption_dropout_prob}).")
+    for k in ('caption_dropout_prob', 'class_caption_dropout_prob'):
+        v = getattr(cfg, k)
+        if v is not None and not 0 <= v < 1: err(f"--{k} is a probability, at least 0 and below 1 (got {v}).")
     if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
     if cfg.evaluation_prompts is not None and cfg.evaluation_prompts < 1: err("--evaluation_prompts must be at least 1 (leave it out for all).")
     if cfg.export_best and not cfg.evaluate: err("--export_best saves the best scored checkpoint: add --evaluate, which scores them.")

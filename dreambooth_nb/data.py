@@ -272,7 +272,8 @@ class DreamBoothData:
     attention_mask: torch.Tensor # (P, L)
     embeds: torch.Tensor|None = None # (P, L, D) precomputed embeddings (frozen text encoder)
     bare_prompt_prob: float = 0.0 # share of captioned instance examples trained with the bare instance prompt
-    caption_dropout_prob: float = 0.0 # share of examples (instance and class) trained with the empty prompt
+    caption_dropout_prob: float = 0.0 # share of instance examples trained with the empty prompt
+    class_caption_dropout_prob: float = 0.0 # share of class examples trained with the empty prompt
 
     def __len__(self): return max(len(self.instance), len(self.class_)) if self.class_ is not None else len(self.instance)
 
@@ -299,9 +300,9 @@ class DreamBoothData:
             ci = [i % len(self.class_) for i in indices]
             lat.append(self._latents(self.class_, ci, generator, vae)); pidx.append(self.class_.prompt_idx[ci])
         pidx = torch.cat(pidx)
-        if self.caption_dropout_prob > 0:   # the empty prompt: the unconditional branch that guidance uses learns the new weights too
-            drop = torch.rand(len(pidx), generator=generator) < self.caption_dropout_prob
-            pidx = torch.where(drop, self.prompts.index(''), pidx)
+        if self.caption_dropout_prob > 0 or self.class_caption_dropout_prob > 0:   # the empty prompt: guidance's unconditional branch
+            p = torch.tensor([self.caption_dropout_prob] * len(ii) + [self.class_caption_dropout_prob] * (len(pidx) - len(ii)))
+            pidx = torch.where(torch.rand(len(pidx), generator=generator) < p, self.prompts.index(''), pidx)
         return dict(latents=torch.cat(lat), prompt_idx=pidx, n_instance=len(ii))
 
 # %% ../nbs/05_data.ipynb #edc8982d
@@ -318,7 +319,8 @@ def build_data(components, # `Components` (tokenizer, text encoder, frozen VAE)
                tokenizer_max_length:int|None=None, # tokenizer length
                use_attention_mask:bool=False, # pass the attention mask to the text encoder
                bare_prompt_prob:float=0.0, # share of captioned instance examples trained with the bare instance prompt
-               caption_dropout_prob:float=0.0, # share of examples trained with the empty prompt
+               caption_dropout_prob:float=0.0, # share of instance examples trained with the empty prompt
+               class_caption_dropout_prob:float|None=None, # share of class examples trained with the empty prompt (None: `caption_dropout_prob`)
               ) -> DreamBoothData:
     "The `DreamBoothData` of `concepts`, encoded once where the models are frozen."
     prompts, inst, cls = [], [], []
@@ -341,9 +343,11 @@ def build_data(components, # `Components` (tokenizer, text encoder, frozen VAE)
         out = make_image_set(files, ims, pi, resolution, vae, center_crop, random_flip, s)
         if sets[0][3] is not None: out.bare_idx = torch.tensor(sum([x[3] for x in sets], []))
         return out
-    if caption_dropout_prob > 0: pidx('')
+    cls_drop = caption_dropout_prob if class_caption_dropout_prob is None else class_caption_dropout_prob
+    if caption_dropout_prob > 0 or (cls and cls_drop > 0): pidx('')
     ids, mask = tokenize_prompts(components.tokenizer, prompts, tokenizer_max_length)
     if precompute_text:
         with torch.no_grad(): emb = encode_prompts(components, prompts, tokenizer_max_length, use_attention_mask)
     else: emb = None
-    return DreamBoothData(join(inst, seed), join(cls, seed + 1) if cls else None, prompts, ids, mask, emb, bare_prompt_prob, caption_dropout_prob)
+    return DreamBoothData(join(inst, seed), join(cls, seed + 1) if cls else None, prompts, ids, mask, emb, bare_prompt_prob,
+                         caption_dropout_prob, cls_drop if cls else 0.0)

@@ -215,7 +215,8 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
               prior_loss_weight:float=1.0, # λ; 0 trains without prior preservation
               num_class_images:int=100, # class images to use
               bare_prompt_prob:float=0.3, # share of captioned instance examples trained with the bare instance prompt
-              caption_dropout_prob:float=0.0, # share of examples trained with the empty prompt (guidance's unconditional branch)
+              caption_dropout_prob:float=0.0, # share of instance and class examples trained with the empty prompt
+              class_caption_dropout_prob:float|None=None, # share of class examples trained with the empty prompt (None: `caption_dropout_prob`)
               train_text_encoder:bool|str='identifier', # 'identifier': only the identifier's token embedding trains with the UNet; True: the whole text encoder; False: the UNet alone
               text_encoder_lr:float|None=3e-3, # the text encoder's learning rate (None: `learning_rate`)
               seed:int=0, # the training seed
@@ -229,7 +230,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
                            class_data_dir=str(class_dir) if pp else None, class_prompt=class_prompt(noun) if pp else None,
                            with_prior_preservation=pp, prior_loss_weight=prior_loss_weight if pp else 1.0,
                            num_class_images=num_class_images, output_dir=str(out_dir), seed=seed, bare_prompt_prob=bare_prompt_prob,
-                           caption_dropout_prob=caption_dropout_prob,
+                           caption_dropout_prob=caption_dropout_prob, class_caption_dropout_prob=class_caption_dropout_prob,
                            train_text_encoder=train_text_encoder is True, train_identifier_embedding=train_text_encoder == 'identifier',
                            text_encoder_lr=text_encoder_lr if train_text_encoder else None,
                            train_batch_size=batch_size, max_train_steps=steps, learning_rate=learning_rate,
@@ -283,7 +284,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          batch_size:int=4, # instance images per training step (plus as many class images)
          prior_loss_weight:float=1.0, # λ of the prior-preservation loss (0: plain fine-tuning)
          bare_prompt_prob:float=0.3, # share of instance examples trained with the bare prompt instead of their caption
-         caption_dropout_prob:float=0.0, # share of examples trained with the empty prompt (guidance's unconditional branch)
+         caption_dropout_prob:float=0.0, # share of instance and class examples trained with the empty prompt
+         class_caption_dropout_prob:float=0.0, # share of class examples trained with the empty prompt (prior preservation for guidance)
          num_class_images:int=100, # class images to generate and train on
          class_background_share:float=0.0, # share of class prompts that name a background
          class_steps:int=20, # sampler steps for the class images
@@ -303,6 +305,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     if instance_dir is not None and subject is not None: raise ValueError("Give either a subject in words or an instance folder, not both.")
     if instance_dir is not None and class_noun is None: raise ValueError(f"Say what {instance_dir} shows with a class noun: one of {', '.join(SHAPES)}.")
     if instance_dir is None and class_noun is not None: raise ValueError("A class noun goes with an instance folder (--instance-dir).")
+    for k, v in dict(caption_dropout_prob=caption_dropout_prob, class_caption_dropout_prob=class_caption_dropout_prob).items():
+        if not 0 <= v < 1: raise ValueError(f"--{k.replace('_', '-')} is a probability, at least 0 and below 1 (got {v}).")
     drawn = parse_subject(subject) if subject is not None else (SUBJECT if instance_dir is None else None)
     base = load_components(model) if not isinstance(model, Components) else model
     mine = read_instance_folder(instance_dir, class_noun, base.resolution) if instance_dir is not None else None
@@ -339,11 +343,13 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     say(f'3. DreamBooth: {steps} steps, learning rate {learning_rate:g}' + ({'identifier': f' (and the identifier token embedding, at {text_encoder_lr:g})', True: f' (text encoder {text_encoder_lr:g})'}.get(train_text_encoder, ' (UNet only)'))
         + f', batch {batch_size} instance'
         + (f' + {batch_size} class images, λ={prior_loss_weight:g}' if pp else ' images')
-        + f'; each instance image trains with its caption, or {bare_prompt_prob:.0%} of the time with "{instance_prompt(noun)}"...')
+        + f'; each instance image trains with its caption, or {bare_prompt_prob:.0%} of the time with "{instance_prompt(noun)}"'
+        + (f'; {class_caption_dropout_prob:.0%} of class images with the empty prompt' if pp and class_caption_dropout_prob else '') + '...')
     t_train = time.time()
     trained, res = fine_tune(base, out / 'model', out / 'instance', out / 'class', noun=noun, steps=steps, learning_rate=learning_rate,
                              batch_size=batch_size, prior_loss_weight=prior_loss_weight, num_class_images=num_class_images, seed=seed,
                              bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob,
+                             class_caption_dropout_prob=class_caption_dropout_prob,
                              train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr)
     t_train = time.time() - t_train
     say(f'   Trained in {t_train:.0f}s; final loss {res["losses"][-1]:.4f}. Model: {out / "model"}')
@@ -359,7 +365,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     result = dict(figures=figs, seconds=secs, train_seconds=t_train, grid=grid, model_dir=out / 'model', subject=sub,
                   recontext_backgrounds=ctx,
                   settings=dict(steps=steps, learning_rate=learning_rate, batch_size=batch_size, prior_loss_weight=prior_loss_weight,
-                                bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob, num_class_images=num_class_images,
+                                bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob,
+                                class_caption_dropout_prob=class_caption_dropout_prob, num_class_images=num_class_images,
                                 class_background_share=class_background_share, class_steps=class_steps, num_samples=num_samples,
                                 sample_steps=sample_steps, guidance_scale=guidance_scale, scheduler=scheduler, seed=seed,
                                 train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, model=str(base.source)))
@@ -429,7 +436,8 @@ def demo_parser() -> argparse.ArgumentParser:
     a('--batch-size', int, 'instance images per step (plus as many class images)')
     a('--prior-loss-weight', float, 'λ of the prior-preservation loss; 0 turns prior preservation off')
     a('--bare-prompt-prob', float, 'share of instance examples trained with the bare prompt instead of their caption')
-    a('--caption-dropout-prob', float, 'share of examples trained with the empty prompt')
+    a('--caption-dropout-prob', float, 'share of instance and class examples trained with the empty prompt')
+    a('--class-caption-dropout-prob', float, 'share of class examples trained with the empty prompt')
     a('--num-class-images', int, 'class images to generate and train on')
     a('--class-background-share', float, 'share of class prompts that name a background')
     a('--class-steps', int, 'sampler steps per class image')

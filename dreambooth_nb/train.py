@@ -364,7 +364,7 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
                       cfg.random_flip, cfg.cache_latents, precompute_text=not te_trains, seed=cfg.seed,
                       tokenizer_max_length=cfg.tokenizer_max_length, use_attention_mask=cfg.text_encoder_use_attention_mask,
                       bare_prompt_prob=cfg.bare_prompt_prob,
-                      caption_dropout_prob=cfg.caption_dropout_prob)
+                      caption_dropout_prob=cfg.caption_dropout_prob, class_caption_dropout_prob=cfg.class_caption_dropout_prob)
     params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank,
                                identifier_ids(c.tokenizer, concepts) if cfg.train_identifier_embedding else None)
     if cfg.gradient_checkpointing:

@@ -63,6 +63,8 @@ TRAIN_CASES = [
     ('class folder inside the instance folder', ['inst'], lambda t: BASE(t) + PP + ['--class_data_dir', str(t / 'inst' / 'cls')], 2, 'overlap'),
     ('a broken tokenizer', ['inst', 'broken'], lambda t: BASE(t) + ['--pretrained_model_name_or_path', str(t / 'broken')], 2, 'tokenizer'),
     ('a photo too big to open', ['inst', 'bomb'], BASE, 2, '0.png'),
+    ('--export_best without --evaluate', ['inst'], lambda t: BASE(t) + ['--export_best'], 2, '--evaluate'),
+    ('an evaluation class noun the world does not know', ['inst'], lambda t: BASE(t) + ['--evaluate', '--evaluation_class_noun', 'dog'], 2, 'dog'),
 ] + ([('fp16 without a GPU', ['inst'], lambda t: BASE(t) + ['--mixed_precision', 'fp16'], 2, '--mixed_precision')]
      if not torch.cuda.is_available() else [])
 
@@ -118,6 +120,7 @@ DEMO_CASES = [
     ('class noun the world does not know', lambda t: ['--instance-dir', str(drawings(t / 'mine')), '--class-noun', 'dog'], 2, 'dog'),
     ('drawings of the wrong size', lambda t: ['--instance-dir', str(drawings(t / 'mine', size=48)), '--class-noun', 'star'], 2, '64'),
     ('a subject in words the world does not know', lambda t: ['--subject', 'plaid dodecahedron'], 2, 'dodecahedron'),
+    ('a dropout that is not a probability', lambda t: ['--class-caption-dropout-prob', '1.5'], 2, '--class-caption-dropout-prob'),
 ]
 
 @pytest.mark.parametrize('case,flags,code,names', DEMO_CASES, ids=[c[0] for c in DEMO_CASES])

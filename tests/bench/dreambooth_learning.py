@@ -34,7 +34,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--model', default='shapes-world', help="the base model: 'shapes-world' or a diffusers folder")
     p.add_argument('--subjects', nargs='+', default=list(SUBJECTS), help='subjects in the world\'s words')
-    for k in ('steps', 'learning_rate', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'caption_dropout_prob', 'num_class_images', 'class_background_share', 'class_steps',
+    for k in ('steps', 'learning_rate', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'caption_dropout_prob', 'class_caption_dropout_prob', 'num_class_images', 'class_background_share', 'class_steps',
               'sample_steps', 'guidance_scale', 'scheduler', 'seed'):
         p.add_argument('--' + k.replace('_', '-'), type=type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
     p.add_argument('--num-samples', type=int, default=24, help='samples per prompt (each recontextualisation prompt gets as many)')
@@ -44,7 +44,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     root = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='db-learning-'))
     print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} batch={a.batch_size} '
-          f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_images={a.num_class_images} ({a.class_background_share:.0%} with a background) '
+          f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} class_images={a.num_class_images} ({a.class_background_share:.0%} with a background) '
           f'samples={a.num_samples}/prompt x{a.sample_steps} steps guidance={a.guidance_scale} {a.scheduler} seed={a.seed}', flush=True)
     base = load_components(a.model); allres = {}
     try:
@@ -68,7 +68,7 @@ def main(argv=None):
                 trained, res = fine_tune(base, d / name.replace(' ', '-'), d / 'instance', d / 'class', noun=noun, steps=a.steps,
                                          learning_rate=a.learning_rate, batch_size=a.batch_size, prior_loss_weight=lam,
                                          num_class_images=a.num_class_images, bare_prompt_prob=a.bare_prompt_prob, seed=a.seed,
-                                         caption_dropout_prob=a.caption_dropout_prob,
+                                         caption_dropout_prob=a.caption_dropout_prob, class_caption_dropout_prob=a.class_caption_dropout_prob,
                                          train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr)
                 cols[name] = {**judge(trained, name.replace(' ', '-')), 'train_s': time.time() - t}
             print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}; {time.time() - t0:.0f}s) ===')
