@@ -57,3 +57,13 @@ def test_import_cells_hold_only_imports():
             imports = [l for l in lines if re.match(r'(import |from \S+ import )', l)]
             if imports and len(imports) != len(lines): bad.append(f'{nb.name} cell {i}: {imports[0]}')
     assert not bad, f'cells mixing imports with other code (move the imports to an import cell): {bad}'
+
+def test_install_lines_point_at_the_docs_repository():
+    "The README's and the Colab tutorial's install lines and badge name the repository settings.ini builds the docs from."
+    import re
+    from nbdev.config import get_config
+    repo = get_config().git_url.rstrip('/').split('github.com/')[1]
+    texts = {p.name: p.read_text() for p in [ROOT / 'README.md', *BOOK] if 'github.com/' in p.read_text()}
+    found = {(name, m) for name, t in texts.items() for m in re.findall(r'(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+/[\w-]+)', t)
+             if not m.startswith(('huggingface/', 'google/', 'AnswerDotAI/', 'fastai/', 'kohya-ss/', 'ShivamShrirao/', 'openai/'))}
+    assert found and all(m == repo for _, m in found), sorted(found)
