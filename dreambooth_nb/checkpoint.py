@@ -66,7 +66,7 @@ def save_checkpoint(accelerator, # the run's `Accelerator` (its prepared models,
         raise
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and total_limit:
-        for s, p in [c for c in list_checkpoints(out) if c[0] not in keep][:-total_limit]:
+        for _, p in [c for c in list_checkpoints(out) if c[0] not in keep][:-total_limit]:
             if p != final: shutil.rmtree(p, ignore_errors=True)
     return final
 

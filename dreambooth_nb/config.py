@@ -10,7 +10,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['RESUMABLE_CHANGES', 'DreamBoothConfig', 'field_docs', 'config_parser', 'parse_config', 'ConfigError', 'load_concepts',
-           'validate_config', 'config_to_dict', 'save_config', 'load_config', 'config_differences']
+           'share_problem', 'validate_config', 'config_to_dict', 'save_config', 'load_config', 'config_differences']
 
 # %% ../nbs/05a_config.ipynb #7d11c519
 @dataclass
@@ -164,6 +164,12 @@ def load_concepts(cfg:DreamBoothConfig, # the configuration
     return [dict(instance_data_dir=cfg.instance_data_dir, instance_prompt=cfg.instance_prompt,
                  class_data_dir=cfg.class_data_dir, class_prompt=cfg.class_prompt)]
 
+def share_problem(flag:str, # the flag, as the user typed it
+                  v:float|None, # its value (None: not given)
+                 ) -> str|None:
+    "What is wrong with a share of examples that must be at least 0 and below 1 (a dropout rate), or None."
+    return None if v is None or 0 <= v < 1 else f"{flag} is a probability, at least 0 and below 1 (got {v})."
+
 def validate_config(cfg:DreamBoothConfig, # the configuration to check
                    ) -> DreamBoothConfig:
     "Raise `ConfigError` for impossible settings, warn about ignored ones; return `cfg`."
@@ -172,7 +178,8 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
         err("`--train_text_encoder` cannot be used with `--pre_compute_text_embeddings`: precomputed embeddings come "
             "from a frozen text encoder. Drop one of the two flags.")
     if cfg.use_lora and cfg.train_text_encoder: err("`--use_lora` trains UNet adapters only here: drop `--train_text_encoder`.")
-    for c in load_concepts(cfg):
+    concepts = load_concepts(cfg)
+    for c in concepts:
         if not c.get('instance_data_dir'): err("Give the subject's images with `--instance_data_dir FOLDER`.")
         if not c.get('instance_prompt'): err("Give the instance prompt with `--instance_prompt`, e.g. 'a photo of sks dog'.")
         if cfg.with_prior_preservation:
@@ -201,15 +208,14 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
         err(f"--text_encoder_lr ({cfg.text_encoder_lr}) sets the text encoder's learning rate: it needs --train_text_encoder "
             "(or --train_identifier_embedding) and a positive value.")
     for k in ('caption_dropout_prob', 'class_caption_dropout_prob'):
-        v = getattr(cfg, k)
-        if v is not None and not 0 <= v < 1: err(f"--{k} is a probability, at least 0 and below 1 (got {v}).")
+        if (m := share_problem(f'--{k}', getattr(cfg, k))): err(m)
     if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
     if cfg.evaluation_prompts is not None and cfg.evaluation_prompts < 1: err("--evaluation_prompts must be at least 1 (leave it out for all).")
     if cfg.export_best and not cfg.evaluate: err("--export_best saves the best scored checkpoint: add --evaluate, which scores them.")
     if cfg.export_best and cfg.validation_steps % cfg.checkpointing_steps:
         err(f"--export_best needs a checkpoint at every scored step: make --validation_steps ({cfg.validation_steps}) a multiple of "
             f"--checkpointing_steps ({cfg.checkpointing_steps}), e.g. both {cfg.checkpointing_steps}.")
-    if cfg.evaluate and len(load_concepts(cfg)) > 1: err("--evaluate scores one subject: it cannot be used with a --concepts_list of several.")
+    if cfg.evaluate and len(concepts) > 1: err("--evaluate scores one subject: it cannot be used with a --concepts_list of several.")
     if cfg.class_labels_conditioning is not None: err("--class_labels_conditioning is for DeepFloyd IF, which this library does not train.")
     if cfg.push_to_hub: warnings.warn("--push_to_hub is not supported: upload output_dir with `huggingface-cli upload`.", UserWarning)
     if cfg.validation_images: warnings.warn("--validation_images (DeepFloyd IF upscaler) is ignored.", UserWarning)

@@ -14,7 +14,7 @@ from .core import save_images, save_image_atomic, image_files
 from .models import Components, load_components, ModelLoadError
 from .sampler import sample
 from .prior import generate_class_images, ClassImagesMismatch
-from .config import DreamBoothConfig, ConfigError
+from .config import DreamBoothConfig, ConfigError, share_problem
 from .data import DataError, load_images, image_prompts, CAPTION_EXT
 from .train import train
 from .shapes_world import (SUBJECT, SHAPES, COLOURS, BACKGROUND_ORDER, caption, subject_instances, subject_colours,
@@ -305,8 +305,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     if instance_dir is not None and subject is not None: raise ValueError("Give either a subject in words or an instance folder, not both.")
     if instance_dir is not None and class_noun is None: raise ValueError(f"Say what {instance_dir} shows with a class noun: one of {', '.join(SHAPES)}.")
     if instance_dir is None and class_noun is not None: raise ValueError("A class noun goes with an instance folder (--instance-dir).")
-    for k, v in dict(caption_dropout_prob=caption_dropout_prob, class_caption_dropout_prob=class_caption_dropout_prob).items():
-        if not 0 <= v < 1: raise ValueError(f"--{k.replace('_', '-')} is a probability, at least 0 and below 1 (got {v}).")
+    for flag, v in (('--caption-dropout-prob', caption_dropout_prob), ('--class-caption-dropout-prob', class_caption_dropout_prob)):
+        if (m := share_problem(flag, v)): raise ValueError(m)
     drawn = parse_subject(subject) if subject is not None else (SUBJECT if instance_dir is None else None)
     base = load_components(model) if not isinstance(model, Components) else model
     mine = read_instance_folder(instance_dir, class_noun, base.resolution) if instance_dir is not None else None

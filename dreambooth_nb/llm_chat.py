@@ -234,9 +234,9 @@ def _structured(self:Chat,
         except ParamRejected as e: log.debug('structured output: %s; trying the next route', e); continue
         if not _ignored(r): break
         # accepted but ignored (transformers serve does this): count the call, learn the fields, try the next route
-        warnings.warn(f"{self.c.base_url} accepted {' and '.join(req['required'])} but ignored it (the reply is not JSON): "
-                      "structured output tries the next route, and this client will not send it again.", UserWarning)
-        self.use += usage_from(r.usage, r.model or self.c.model); self.c.profile.learned.update(req['required']); r = None
+        self.use += usage_from(r.usage, r.model or self.c.model); r = None
+        self.c.learn(req['required'], f"accepted {' and '.join(req['required'])} but ignored it (the reply is not JSON): "
+                                      "structured output tries the next route")
     if r is None:
         route = 'text'
         self.h[-1] = mk_msg([prompt] if isinstance(prompt, str) else prompt)

@@ -213,6 +213,14 @@ class ParamRejected(LLMError):
     "The server rejected a request field the caller required."
     def __init__(self, field): super().__init__(f'the server rejected {field!r}'); self.field = field
 
+def _learn(self:Client,
+           fields, # the fields the server refused, or accepted and ignored
+           why:str, # what it did, e.g. "rejected the field 'top_k' for 'tiny' (HTTP 422)"
+          ):
+    "Never send `fields` to this server again, and say so once."
+    self.profile.learned.update(fields)
+    warnings.warn(f'{self.base_url} {why}; this client will not send it again.')
+
 def _create(self:Client,
             messages:list[dict], # the conversation, as chat-completions messages
             required:tuple=(), # fields that must not be dropped: if rejected, raise `ParamRejected`
@@ -233,9 +241,7 @@ def _create(self:Client,
         except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
             f = _rejected_field(e, set(fit))
             if f is None: raise LLMError(_explain(e, self)) from e
-            self.profile.learned.add(f)
-            warnings.warn(f'{self.base_url} rejected the field {f!r} for {self.model!r} (HTTP {e.status_code}); '
-                          f'this client will not send it again.')
+            self.learn([f], f'rejected the field {f!r} for {self.model!r} (HTTP {e.status_code})')
             if f in required: raise ParamRejected(f) from e
             continue
         except openai.OpenAIError as e: raise LLMError(_explain(e, self)) from e
@@ -246,7 +252,7 @@ def _create(self:Client,
             self.use += usage_from(r.usage, r.model or self.model)
         return r
 
-Client.create = _create
+Client.learn, Client.create = _learn, _create
 
 # %% ../nbs/07b_llm_client.ipynb #a83323f9
 def data_url_to_pil(url:str, # 'data:image/png;base64,...'

@@ -138,20 +138,21 @@ def vae_round_trip(vae, # a ShapesWorld `AutoencoderKL`
     with torch.no_grad(): y = vae.decode(vae.encode(to_model_space(images).to(vae.device, vae.dtype)).latent_dist.mean).sample
     return tensor_to_pil(y)
 
+def _round_trips(vae, key:str, values, n:int, seed:int):
+    "For each value of attribute `key`: (value, `n` random attributes with it, their drawings' VAE round trips); each value's drawings from `seed`."
+    import random
+    from dreambooth_nb.shapes_world import random_attrs, draw
+    for v in values:
+        rng = random.Random(seed); attrs = [random_attrs(rng, **{key: v}) for _ in range(n)]
+        yield v, attrs, vae_round_trip(vae, [draw(a) for a in attrs])
+
 def vae_round_trip_iou(vae, # a ShapesWorld `AutoencoderKL`
                        shapes=SHAPES, # the shapes to measure
                        n:int=16, # drawings per shape
                        seed:int=11, # their seed
                       ) -> dict[str, float]:
     "Mean IoU of each shape's own outline on VAE round trips of `n` random drawings of it."
-    import random
-    from dreambooth_nb.shapes_world import random_attrs, draw
-    out = {}
-    for s in shapes:
-        rng = random.Random(seed)
-        ims = vae_round_trip(vae, [draw(random_attrs(rng, shape=s)) for _ in range(n)])
-        out[s] = float(np.mean([fit_shape(segment(i)[0], s)[0] for i in ims]))
-    return out
+    return {s: float(np.mean([fit_shape(segment(i)[0], s)[0] for i in ims])) for s, _, ims in _round_trips(vae, 'shape', shapes, n, seed)}
 
 def vae_round_trip_kept(vae, # a ShapesWorld `AutoencoderKL`
                         patterns=PATTERNS, # the patterns to measure
@@ -159,15 +160,9 @@ def vae_round_trip_kept(vae, # a ShapesWorld `AutoencoderKL`
                         seed:int=123, # their seed
                        ) -> dict[str, float]:
     "Share of VAE round trips of `n` random drawings with each pattern that still show the object: outline, both colours, background."
-    import random
     from dataclasses import asdict
-    from dreambooth_nb.shapes_world import random_attrs, draw
-    out = {}
-    for pat in patterns:
-        rng = random.Random(seed); attrs = [random_attrs(rng, pattern=pat) for _ in range(n)]
-        ims = vae_round_trip(vae, [draw(a) for a in attrs])
-        out[pat] = float(np.mean([shows_subject(judge_image(im), asdict(a), a.background) for im, a in zip(ims, attrs)]))
-    return out
+    return {pat: float(np.mean([shows_subject(judge_image(im), asdict(a), a.background) for im, a in zip(ims, attrs)]))
+            for pat, attrs, ims in _round_trips(vae, 'pattern', patterns, n, seed)}
 
 # %% ../nbs/02c_shapes_geometry.ipynb #8bce46f6
 def fit_overlay(im:Image.Image, # a ShapesWorld image

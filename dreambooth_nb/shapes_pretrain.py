@@ -15,8 +15,8 @@ from .sampler import encode_prompts
 
 # %% auto #0
 __all__ = ['world_configs', 'new_world_components', 'train_vae', 'set_scaling_factor', 'cache_world_latents',
-           'pretraining_captions', 'min_snr_weights', 'train_denoiser', 'load_with_record', 'continue_pretraining',
-           'continue_decoder', 'pretrain_shapes_world']
+           'pretraining_captions', 'min_snr_weights', 'train_denoiser', 'save_phase', 'load_with_record',
+           'continue_pretraining', 'continue_decoder', 'pretrain_shapes_world']
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #91dbb594
 def world_configs(latent_channels:int=4, # channels of the latent
@@ -173,6 +173,19 @@ def train_denoiser(c:Components, # components with a trained, frozen VAE
     return _finish(ema), losses
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #8d34b0c3
+def save_phase(c:Components, # the world model after the phase
+               path:str|Path, # its folder (the phase's output, or a step-N checkpoint)
+               record:dict, # the base model's `training.json` record
+               phase:str, # the phase kind: 'denoiser' or 'vae_decoder' (the record's `{phase}_phases` list)
+               row:list, # this phase's settings, one value per field
+               fields:list[str], # their names
+               **last_phase, # what the record's `last_phase` says (steps done, seconds, threads, ...)
+              ):
+    "Save `c` to `path` with its checksums and its `training.json` record extended by one phase."
+    c.vocabulary = sorted(KNOWN_WORDS); c.save(path); write_checksums(path)
+    rec = dict(record, **{f'{phase}_phases': record.get(f'{phase}_phases', []) + [row], f'{phase}_phase_fields': fields}, last_phase=last_phase)
+    (Path(path) / 'training.json').write_text(json.dumps(rec))
+
 def load_with_record(base:str|Path, # a world name or a model folder
                     ) -> tuple[Components, dict]:
     "The model (on the CPU) and its `training.json` record ({} when it has none): where a further phase starts."
@@ -197,12 +210,9 @@ def continue_pretraining(out_dir:str|Path, # where to write the continued model 
     seed = len(phases) if seed is None else seed
     cache = cache_world_latents(c.vae, n_latents, seed=record.get('seed', 0) + 1, patterned=patterned)
     t0 = time.time()
-    def save(comps, path, done):
-        comps.vocabulary = sorted(KNOWN_WORDS); comps.save(path); write_checksums(path)
-        rec = dict(record, denoiser_phases=phases + [[done, lr, seed, p_nocolour, patterned, snr_gamma]],
-                   denoiser_phase_fields=['steps', 'peak lr', 'seed', 'p_nocolour', 'patterned', 'snr_gamma'],
-                   last_phase=dict(planned_steps=steps, done_steps=done, seconds=round(time.time() - t0), threads=torch.get_num_threads()))
-        (path / 'training.json').write_text(json.dumps(rec))
+    save = lambda comps, path, done: save_phase(comps, path, record, 'denoiser', [done, lr, seed, p_nocolour, patterned, snr_gamma],
+                                                ['steps', 'peak lr', 'seed', 'p_nocolour', 'patterned', 'snr_gamma'],
+                                                planned_steps=steps, done_steps=done, seconds=round(time.time() - t0), threads=torch.get_num_threads())
     c, losses = train_denoiser(c, cache, steps=steps, lr=lr, seed=seed, p_nocolour=p_nocolour, snr_gamma=snr_gamma, time_limit=time_limit,
                                ckpt_every=ckpt_every, on_checkpoint=lambda s, e: save(e, out_dir / f'step-{s}', s))
     save(c, out_dir, len(losses))
@@ -221,12 +231,9 @@ def continue_decoder(out_dir:str|Path, # where to write the model with the fine-
     (c, record), out_dir = load_with_record(base), Path(out_dir)
     t0 = time.time()
     losses = train_vae(c.vae, steps=steps, lr=lr, seed=seed, patterned=patterned, decoder_only=True, time_limit=time_limit)
-    c.vocabulary = sorted(KNOWN_WORDS); c.save(out_dir); write_checksums(out_dir)
-    rec = dict(record, vae_decoder_phases=record.get('vae_decoder_phases', []) + [[len(losses), lr, seed, patterned]],
-               vae_decoder_phase_fields=['steps', 'peak lr', 'seed', 'patterned'],
-               last_phase=dict(kind='vae decoder', planned_steps=steps, done_steps=len(losses), seconds=round(time.time() - t0),
-                               loss=round(float(np.mean(losses[-50:])), 4), threads=torch.get_num_threads()))
-    (out_dir / 'training.json').write_text(json.dumps(rec))
+    save_phase(c, out_dir, record, 'vae_decoder', [len(losses), lr, seed, patterned], ['steps', 'peak lr', 'seed', 'patterned'],
+               kind='vae decoder', planned_steps=steps, done_steps=len(losses), seconds=round(time.time() - t0),
+               loss=round(float(np.mean(losses[-50:])), 4), threads=torch.get_num_threads())
     return c
 
 # %% ../nbs/02b_shapes_pretrain.ipynb #53c0cdf5
