@@ -289,6 +289,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          num_class_images:int=100, # class images to generate and train on
          class_background_share:float=0.0, # share of class prompts that name a background
          class_steps:int=20, # sampler steps for the class images
+         class_guidance_scale:float=7.5, # guidance for the class images (1: none, the model's own conditional samples)
          num_samples:int=24, # samples per prompt for the figures (instance and class prompts)
          recontext_samples:int=12, # samples per recontextualisation prompt
          sample_steps:int=30, # sampler steps for the before/after samples
@@ -332,9 +333,9 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
         cps = class_prompts(noun, num_class_images, class_background_share)
         say(f'2. Class images: {num_class_images} samples from the base model of "{class_prompt(noun)}"'
             + (f', {class_background_share:.0%} of them with a background named ("{class_prompt(noun)} on a red background")' if class_background_share else '')
-            + f', {class_steps} steps each...')
+            + f', {class_steps} steps each, guidance {class_guidance_scale:g}...')
         make = lambda: generate_class_images(base, class_prompt(noun), out / 'class', num_class_images, seed=seed, batch_size=16, prompts=cps,
-                                             guidance_scale=guidance_scale, num_inference_steps=class_steps, scheduler=scheduler, progress=progress)
+                                             guidance_scale=class_guidance_scale, num_inference_steps=class_steps, scheduler=scheduler, progress=progress)
         try: make()
         except ClassImagesMismatch:   # the demo's own folder, from another run's settings or an older model: start it afresh
             say(f'   {out / "class"} holds class images made with other settings or another model version: replacing them.')
@@ -367,7 +368,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
                   settings=dict(steps=steps, learning_rate=learning_rate, batch_size=batch_size, prior_loss_weight=prior_loss_weight,
                                 bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob,
                                 class_caption_dropout_prob=class_caption_dropout_prob, num_class_images=num_class_images,
-                                class_background_share=class_background_share, class_steps=class_steps, num_samples=num_samples,
+                                class_background_share=class_background_share, class_steps=class_steps, class_guidance_scale=class_guidance_scale, num_samples=num_samples,
                                 sample_steps=sample_steps, guidance_scale=guidance_scale, scheduler=scheduler, seed=seed,
                                 train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, model=str(base.source)))
     tmpf = out / '.figures.json.tmp'
@@ -441,6 +442,7 @@ def demo_parser() -> argparse.ArgumentParser:
     a('--num-class-images', int, 'class images to generate and train on')
     a('--class-background-share', float, 'share of class prompts that name a background')
     a('--class-steps', int, 'sampler steps per class image')
+    a('--class-guidance-scale', float, 'classifier-free guidance of the class images (1: none)')
     a('--num-samples', int, 'samples of the instance and class prompts for the figures')
     a('--recontext-samples', int, 'samples per recontextualisation prompt')
     a('--sample-steps', int, 'sampler steps for the before/after samples')

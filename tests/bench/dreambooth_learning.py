@@ -13,6 +13,8 @@ every sample by geometry and palette colour (`dreambooth_nb.shapes_geometry`), D
 
     python tests/bench/dreambooth_learning.py                                  # 3 subjects, 24 samples per prompt (~15 min on 2 cores)
     python tests/bench/dreambooth_learning.py --subjects "green heart with yellow dots" --no-pp   # also the run without prior preservation
+    python tests/bench/dreambooth_learning.py --subjects "red star with white stripes" --class-guidance-scale 1 --num-class-images 200
+                                                                               # class images without guidance (chapter 08, step 2)
 """
 import argparse, inspect, json, os, shutil, tempfile, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -34,7 +36,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--model', default='shapes-world', help="the base model: 'shapes-world' or a diffusers folder")
     p.add_argument('--subjects', nargs='+', default=list(SUBJECTS), help='subjects in the world\'s words')
-    for k in ('steps', 'learning_rate', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'caption_dropout_prob', 'class_caption_dropout_prob', 'num_class_images', 'class_background_share', 'class_steps',
+    for k in ('steps', 'learning_rate', 'prior_loss_weight', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'caption_dropout_prob', 'class_caption_dropout_prob', 'num_class_images', 'class_background_share', 'class_steps', 'class_guidance_scale',
               'sample_steps', 'guidance_scale', 'scheduler', 'seed'):
         p.add_argument('--' + k.replace('_', '-'), type=type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
     p.add_argument('--num-samples', type=int, default=24, help='samples per prompt (each recontextualisation prompt gets as many)')
@@ -43,8 +45,8 @@ def main(argv=None):
     p.add_argument('--json', default=None, help='also write the figures to this JSON file')
     a = p.parse_args(argv)
     root = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='db-learning-'))
-    print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} batch={a.batch_size} '
-          f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} class_images={a.num_class_images} ({a.class_background_share:.0%} with a background) '
+    print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} batch={a.batch_size} '
+          f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
           f'samples={a.num_samples}/prompt x{a.sample_steps} steps guidance={a.guidance_scale} {a.scheduler} seed={a.seed}', flush=True)
     base = load_components(a.model); allres = {}
     try:
@@ -61,9 +63,9 @@ def main(argv=None):
                 return learning_figures(s, real, sub, ctx)
             cols = {'base model': judge(base, 'base')}
             generate_class_images(base, class_prompt(noun), d / 'class', a.num_class_images, seed=a.seed, batch_size=16,
-                                  prompts=class_prompts(noun, a.num_class_images, a.class_background_share), guidance_scale=a.guidance_scale,
+                                  prompts=class_prompts(noun, a.num_class_images, a.class_background_share), guidance_scale=a.class_guidance_scale,
                                   num_inference_steps=a.class_steps, scheduler=a.scheduler, progress=False)
-            for name, lam in [('with PP', 1.0)] + ([('without PP', 0.0)] if a.no_pp else []):
+            for name, lam in [('with PP', a.prior_loss_weight)] + ([('without PP', 0.0)] if a.no_pp else []):
                 t = time.time()
                 trained, res = fine_tune(base, d / name.replace(' ', '-'), d / 'instance', d / 'class', noun=noun, steps=a.steps,
                                          learning_rate=a.learning_rate, batch_size=a.batch_size, prior_loss_weight=lam,
