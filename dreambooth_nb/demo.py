@@ -293,7 +293,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          num_samples:int=24, # samples per prompt for the figures (instance and class prompts)
          recontext_samples:int=12, # samples per recontextualisation prompt
          sample_steps:int=30, # sampler steps for the before/after samples
-         guidance_scale:float=7.5, # classifier-free guidance for all sampling
+         guidance_scale:float=7.5, # classifier-free guidance for the before/after samples
          scheduler:str='ddim', # the sampler's scheduler
          grid_columns:int=6, # images per row in before_after.png
          seed:int=0, # seed for instance images, class images, training and samples
@@ -446,7 +446,7 @@ def demo_parser() -> argparse.ArgumentParser:
     a('--num-samples', int, 'samples of the instance and class prompts for the figures')
     a('--recontext-samples', int, 'samples per recontextualisation prompt')
     a('--sample-steps', int, 'sampler steps for the before/after samples')
-    a('--guidance-scale', float, 'classifier-free guidance'); a('--scheduler', str, 'ddim, euler or dpm++')
+    a('--guidance-scale', float, 'classifier-free guidance of the before/after samples'); a('--scheduler', str, 'ddim, euler or dpm++')
     a('--grid-columns', int, 'images per row of before_after.png'); a('--seed', int, 'random seed')
     p.add_argument('--no-progress', action='store_true', help='hide progress bars')
     return p

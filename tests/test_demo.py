@@ -17,9 +17,10 @@ def test_demo_command_writes_grid_model_and_figures(tmp_path, capsys):
     assert 'the subject (outline, colour, pattern)' in capsys.readouterr().out
     # run again with other class-image settings: the demo replaces its own class folder instead of stopping
     rc = cli_main(['demo', '--model', str(tmp_path / 'base'), '--out-dir', str(out), '--steps', '1', '--num-class-images', '3',
-                   '--class-steps', '3', '--num-samples', '2', '--recontext-samples', '1', '--sample-steps', '2', '--no-progress'])
+                   '--class-steps', '3', '--class-guidance-scale', '1', '--num-samples', '2', '--recontext-samples', '1', '--sample-steps', '2', '--no-progress'])
     assert rc == 0 and 'replacing them' in capsys.readouterr().out
-    assert {json.loads(l)['settings']['num_inference_steps'] for l in (out / 'class' / 'manifest.jsonl').read_text().splitlines()} == {3}
+    settings = [json.loads(l)['settings'] for l in (out / 'class' / 'manifest.jsonl').read_text().splitlines()]
+    assert {(s['num_inference_steps'], s['guidance_scale']) for s in settings} == {(3, 1.0)}
 
 def test_demo_command_explains_a_missing_model(tmp_path, capsys):
     assert cli_main(['demo', '--model', str(tmp_path / 'nothing'), '--out-dir', str(tmp_path / 'd')]) == 2
