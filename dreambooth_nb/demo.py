@@ -284,7 +284,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          batch_size:int=4, # instance images per training step (plus as many class images)
          prior_loss_weight:float=1.0, # λ of the prior-preservation loss (0: plain fine-tuning)
          bare_prompt_prob:float=0.3, # share of instance examples trained with the bare prompt instead of their caption
-         caption_dropout_prob:float=0.0, # share of instance and class examples trained with the empty prompt
+         caption_dropout_prob:float=0.0, # share of instance examples trained with the empty prompt (class examples: the next)
          class_caption_dropout_prob:float=0.0, # share of class examples trained with the empty prompt (prior preservation for guidance)
          num_class_images:int=100, # class images to generate and train on
          class_background_share:float=0.0, # share of class prompts that name a background
@@ -437,7 +437,7 @@ def demo_parser() -> argparse.ArgumentParser:
     a('--batch-size', int, 'instance images per step (plus as many class images)')
     a('--prior-loss-weight', float, 'λ of the prior-preservation loss; 0 turns prior preservation off')
     a('--bare-prompt-prob', float, 'share of instance examples trained with the bare prompt instead of their caption')
-    a('--caption-dropout-prob', float, 'share of instance and class examples trained with the empty prompt')
+    a('--caption-dropout-prob', float, 'share of instance examples trained with the empty prompt')
     a('--class-caption-dropout-prob', float, 'share of class examples trained with the empty prompt')
     a('--num-class-images', int, 'class images to generate and train on')
     a('--class-background-share', float, 'share of class prompts that name a background')
