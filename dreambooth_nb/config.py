@@ -88,6 +88,8 @@ class DreamBoothConfig:
     bare_prompt_prob: float = 0.0 # share of instance examples with a caption file (NAME.txt) trained with the bare --instance_prompt instead
     caption_dropout_prob: float = 0.0 # share of examples trained with the empty prompt, as kohya's --caption_dropout_rate: guidance's unconditional branch then learns the subject too
     class_caption_dropout_prob: float|None = None # share of class examples trained with the empty prompt (default: --caption_dropout_prob): prior preservation for guidance's unconditional branch
+    distill_prior: bool = False # prior preservation's target is the frozen base model's own prediction on each noised class image, not its noise: it keeps what the base model does, not what its samples show (one more UNet pass per step, and a frozen copy of the UNet)
+    caption_dropout_max_timestep: int|None = None # drop captions only on examples noised to a timestep below this (of 1000): the empty prompt learns to finish the subject's fine detail, not to draw it (None: at every timestep)
     concepts_list: str|None = None # a JSON file: a list of {instance_prompt, class_prompt, instance_data_dir, class_data_dir}
     use_lora: bool = False # train LoRA adapters (peft) on the UNet attention instead of all UNet weights
     lora_rank: int = 4 # rank of the LoRA adapters
@@ -209,6 +211,13 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
             "(or --train_identifier_embedding) and a positive value.")
     for k in ('caption_dropout_prob', 'class_caption_dropout_prob'):
         if (m := share_problem(f'--{k}', getattr(cfg, k))): err(m)
+    if cfg.distill_prior and not cfg.with_prior_preservation:
+        err("--distill_prior changes prior preservation's target: add --with_prior_preservation (and its class images).")
+    if cfg.caption_dropout_max_timestep is not None:
+        if cfg.caption_dropout_max_timestep < 1:
+            err(f"--caption_dropout_max_timestep is a timestep, like 400 of the scheduler's 1000 (got {cfg.caption_dropout_max_timestep}).")
+        if not (cfg.caption_dropout_prob or cfg.class_caption_dropout_prob):
+            err("--caption_dropout_max_timestep limits caption dropout to low noise: add --caption_dropout_prob (or --class_caption_dropout_prob).")
     if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
     if cfg.evaluation_prompts is not None and cfg.evaluation_prompts < 1: err("--evaluation_prompts must be at least 1 (leave it out for all).")
     if cfg.export_best and not cfg.evaluate: err("--export_best saves the best scored checkpoint: add --evaluate, which scores them.")

@@ -289,7 +289,7 @@ class DreamBoothData:
               generator:torch.Generator, # the training generator
               vae:torch.nn.Module, # the frozen VAE (its scaling factor; encoder when not cached)
              ) -> dict:
-        "latents (B,4,h,w), prompt_idx (B,), n_instance: instance examples first, then their class partners."
+        "latents (B,4,h,w), prompt_idx (B,), n_instance: instance examples first, then their class partners (and captioned_idx, the prompts before caption dropout)."
         ii = [i % len(self.instance) for i in indices]
         lat, pidx = [self._latents(self.instance, ii, generator, vae)], [self.instance.prompt_idx[ii]]
         if self.bare_prompt_prob > 0 and self.instance.bare_idx is not None:   # captioned images: sometimes the bare prompt
@@ -299,11 +299,11 @@ class DreamBoothData:
         if self.class_ is not None:
             ci = [i % len(self.class_) for i in indices]
             lat.append(self._latents(self.class_, ci, generator, vae)); pidx.append(self.class_.prompt_idx[ci])
-        pidx = torch.cat(pidx)
+        pidx = captioned = torch.cat(pidx)
         if self.caption_dropout_prob > 0 or self.class_caption_dropout_prob > 0:   # the empty prompt: guidance's unconditional branch
             p = torch.tensor([self.caption_dropout_prob] * len(ii) + [self.class_caption_dropout_prob] * (len(pidx) - len(ii)))
             pidx = torch.where(torch.rand(len(pidx), generator=generator) < p, self.prompts.index(''), pidx)
-        return dict(latents=torch.cat(lat), prompt_idx=pidx, n_instance=len(ii))
+        return dict(latents=torch.cat(lat), prompt_idx=pidx, n_instance=len(ii), captioned_idx=captioned)
 
 # %% ../nbs/05_data.ipynb #edc8982d
 def build_data(components, # `Components` (tokenizer, text encoder, frozen VAE)

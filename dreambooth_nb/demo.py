@@ -213,6 +213,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
               learning_rate:float=1e-4, # constant learning rate
               batch_size:int=4, # instance images per step (as many class images are added with prior preservation)
               prior_loss_weight:float=1.0, # λ; 0 trains without prior preservation
+              distill_prior:bool=True, # prior preservation's target: the frozen base model's prediction (False: the class image's noise, the paper's)
               num_class_images:int=100, # class images to use
               bare_prompt_prob:float=0.3, # share of captioned instance examples trained with the bare instance prompt
               caption_dropout_prob:float=0.0, # share of instance and class examples trained with the empty prompt
@@ -228,7 +229,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
     cfg = DreamBoothConfig(pretrained_model_name_or_path=base.source if isinstance(base, Components) else str(base),
                            instance_data_dir=str(instance_dir), instance_prompt=instance_prompt(noun),
                            class_data_dir=str(class_dir) if pp else None, class_prompt=class_prompt(noun) if pp else None,
-                           with_prior_preservation=pp, prior_loss_weight=prior_loss_weight if pp else 1.0,
+                           with_prior_preservation=pp, prior_loss_weight=prior_loss_weight if pp else 1.0, distill_prior=distill_prior and pp,
                            num_class_images=num_class_images, output_dir=str(out_dir), seed=seed, bare_prompt_prob=bare_prompt_prob,
                            caption_dropout_prob=caption_dropout_prob, class_caption_dropout_prob=class_caption_dropout_prob,
                            train_text_encoder=train_text_encoder is True, train_identifier_embedding=train_text_encoder == 'identifier',
@@ -283,9 +284,11 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          text_encoder_lr:float=3e-3, # the text encoder's learning rate (constant)
          batch_size:int=4, # instance images per training step (plus as many class images)
          prior_loss_weight:float=1.0, # λ of the prior-preservation loss (0: plain fine-tuning)
+         distill_prior:bool=True, # prior preservation's target: the frozen base model's prediction (True) or the class image's noise (False, the paper's)
          bare_prompt_prob:float=0.3, # share of instance examples trained with the bare prompt instead of their caption
          caption_dropout_prob:float=0.0, # share of instance examples trained with the empty prompt (class examples: the next)
          class_caption_dropout_prob:float=0.0, # share of class examples trained with the empty prompt (prior preservation for guidance)
+         caption_dropout_max_timestep:int|None=None, # caption dropout only on examples noised below this timestep (None: at every one)
          num_class_images:int=100, # class images to generate and train on
          class_background_share:float=0.0, # share of class prompts that name a background
          class_steps:int=20, # sampler steps for the class images
@@ -343,14 +346,18 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     else: say('2. No prior preservation (prior_loss_weight=0): no class images.')
     say(f'3. DreamBooth: {steps} steps, learning rate {learning_rate:g}' + ({'identifier': f' (and the identifier token embedding, at {text_encoder_lr:g})', True: f' (text encoder {text_encoder_lr:g})'}.get(train_text_encoder, ' (UNet only)'))
         + f', batch {batch_size} instance'
-        + (f' + {batch_size} class images, λ={prior_loss_weight:g}' if pp else ' images')
+        + (f' + {batch_size} class images, λ={prior_loss_weight:g}' + (", the class images' target being the base model's own prediction" if distill_prior else '') if pp else ' images')
         + f'; each instance image trains with its caption, or {bare_prompt_prob:.0%} of the time with "{instance_prompt(noun)}"'
-        + (f'; {class_caption_dropout_prob:.0%} of class images with the empty prompt' if pp and class_caption_dropout_prob else '') + '...')
+        + (f'; {caption_dropout_prob:.0%} of them with the empty prompt' if caption_dropout_prob else '')
+        + (f'; {class_caption_dropout_prob:.0%} of class images with the empty prompt' if pp and class_caption_dropout_prob else '')
+        + (f' (below timestep {caption_dropout_max_timestep} only)' if caption_dropout_max_timestep and (caption_dropout_prob or class_caption_dropout_prob) else '') + '...')
     t_train = time.time()
     trained, res = fine_tune(base, out / 'model', out / 'instance', out / 'class', noun=noun, steps=steps, learning_rate=learning_rate,
                              batch_size=batch_size, prior_loss_weight=prior_loss_weight, num_class_images=num_class_images, seed=seed,
                              bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob,
                              class_caption_dropout_prob=class_caption_dropout_prob,
+                             caption_dropout_max_timestep=caption_dropout_max_timestep if caption_dropout_prob or class_caption_dropout_prob else None,
+                             distill_prior=distill_prior,
                              train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr)
     t_train = time.time() - t_train
     say(f'   Trained in {t_train:.0f}s; final loss {res["losses"][-1]:.4f}. Model: {out / "model"}')
@@ -365,9 +372,10 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     secs = time.time() - t0
     result = dict(figures=figs, seconds=secs, train_seconds=t_train, grid=grid, model_dir=out / 'model', subject=sub,
                   recontext_backgrounds=ctx,
-                  settings=dict(steps=steps, learning_rate=learning_rate, batch_size=batch_size, prior_loss_weight=prior_loss_weight,
+                  settings=dict(steps=steps, learning_rate=learning_rate, batch_size=batch_size, prior_loss_weight=prior_loss_weight, distill_prior=distill_prior,
                                 bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob,
-                                class_caption_dropout_prob=class_caption_dropout_prob, num_class_images=num_class_images,
+                                class_caption_dropout_prob=class_caption_dropout_prob, caption_dropout_max_timestep=caption_dropout_max_timestep,
+                                num_class_images=num_class_images,
                                 class_background_share=class_background_share, class_steps=class_steps, class_guidance_scale=class_guidance_scale, num_samples=num_samples,
                                 sample_steps=sample_steps, guidance_scale=guidance_scale, scheduler=scheduler, seed=seed,
                                 train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, model=str(base.source)))
@@ -436,9 +444,12 @@ def demo_parser() -> argparse.ArgumentParser:
                    "the UNet: the identifier's token embedding (default), all of it, or none"); a('--text-encoder-lr', float, "its learning rate")
     a('--batch-size', int, 'instance images per step (plus as many class images)')
     a('--prior-loss-weight', float, 'λ of the prior-preservation loss; 0 turns prior preservation off')
+    p.add_argument('--distill-prior', action=argparse.BooleanOptionalAction, default=D['distill_prior'], help="prior preservation's target: "
+                   f"the frozen base model's prediction, or with --no-distill-prior the class image's noise, as in the paper (default: {D['distill_prior']})")
     a('--bare-prompt-prob', float, 'share of instance examples trained with the bare prompt instead of their caption')
     a('--caption-dropout-prob', float, 'share of instance examples trained with the empty prompt')
     a('--class-caption-dropout-prob', float, 'share of class examples trained with the empty prompt')
+    a('--caption-dropout-max-timestep', int, 'caption dropout only on examples noised below this timestep, of 1000')
     a('--num-class-images', int, 'class images to generate and train on')
     a('--class-background-share', float, 'share of class prompts that name a background')
     a('--class-steps', int, 'sampler steps per class image')

@@ -79,6 +79,7 @@ def plan_memory(train:str='unet', # 'unet', 'unet+text_encoder' or 'lora'
                 gradient_checkpointing:bool=False, # recompute activations block by block
                 batch_size:int=1, # train_batch_size
                 with_prior_preservation:bool=True, # doubles the UNet batch
+                distill_prior:bool=False, # a frozen copy of the UNet gives prior preservation its target (`--distill_prior`)
                 resolution:int=512, # image side in pixels
                 efficient_attention:bool=True, # SDPA flash/memory-efficient attention (PyTorch 2 default on GPU)
                 lora_rank:int=4, # rank, for train='lora'
@@ -92,7 +93,7 @@ def plan_memory(train:str='unet', # 'unet', 'unet+text_encoder' or 'lora'
     elif train == 'unet': trained = params['unet']; frozen = params['text_encoder'] * wb
     elif train == 'unet+text_encoder': trained = params['unet'] + params['text_encoder']; frozen = 0
     else: raise ValueError(f"train must be 'unet', 'unet+text_encoder' or 'lora', not {train!r}")
-    frozen += params['vae'] * wb
+    frozen += params['vae'] * wb + (params['unet'] * wb if distill_prior and with_prior_preservation else 0)
     b = batch_size * (2 if with_prior_preservation else 1)
     act = _memo(unet_activation_bytes, unet_config, b, resolution, wb, efficient_attention)
     if gradient_checkpointing:

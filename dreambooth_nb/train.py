@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #eefb1d32
 from __future__ import annotations
-import dataclasses, json, math, os, random, re, shlex, shutil, sys, time, warnings
+import copy, dataclasses, json, math, os, random, re, shlex, shutil, sys, time, warnings
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -19,8 +19,8 @@ from .export import export_single_file
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'RUN_MARKERS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'identifier_ids',
            'count_params', 'make_optimizer', 'preflight', 'ensure_class_images', 'save_samples', 'log_images',
-           'resume_point', 'model_for_training', 'checkpoint_samples', 'validate', 'training_step', 'train',
-           'learned_vocabulary', 'finish', 'interrupted_message', 'train_main']
+           'resume_point', 'model_for_training', 'checkpoint_samples', 'validate', 'prompts_at_timesteps',
+           'training_step', 'train', 'learned_vocabulary', 'finish', 'interrupted_message', 'train_main']
 
 # %% ../nbs/06_train.ipynb #db880522
 def diffusion_target(noise_scheduler, # the training (DDPM) scheduler
@@ -287,6 +287,15 @@ def validate(acc, live:Components, cfg:DreamBoothConfig, out:Path, step:int) -> 
     log_images(acc, ims, step, 'validation', cfg.validation_prompt)
     return ims
 
+# %% ../nbs/06_train.ipynb #e5125383
+def prompts_at_timesteps(batch:dict, # from `DreamBoothData.batch`: prompt_idx (after caption dropout) and captioned_idx
+                         t:torch.Tensor, # each example's timestep
+                         max_timestep:int|None=None, # caption dropout only below this timestep (None: at every one)
+                        ) -> torch.Tensor:
+    "Each example's prompt index: the empty prompt where dropout chose it and `t` is below `max_timestep`, its caption elsewhere."
+    if max_timestep is None or 'captioned_idx' not in batch: return batch['prompt_idx']
+    return torch.where(t.cpu() < max_timestep, batch['prompt_idx'], batch['captioned_idx'])
+
 # %% ../nbs/06_train.ipynb #3da0aa6d
 def _step_batch(data:DreamBoothData, cfg, position:int, gen, vae, rank:int, n_processes:int):
     "The micro-batch at `position` of the training stream."
@@ -300,6 +309,7 @@ def training_step(c:Components, # the model (UNet possibly wrapped by accelerate
                   cfg:DreamBoothConfig, # offset_noise, prior_loss_weight, snr_gamma, text encoder options
                   unet=None, # the prepared UNet (default `c.unet`)
                   text_encoder=None, # the prepared text encoder, when it trains
+                  base_unet=None, # a frozen copy of the base UNet: with it, prior preservation's target is its prediction (`distill_prior`)
                  ) -> dict:
     "One forward pass and the loss: noise → timesteps → noisy latents → UNet → target → loss."
     unet = unet or c.unet; dev = c.vae.device
@@ -312,15 +322,20 @@ def training_step(c:Components, # the model (UNet possibly wrapped by accelerate
     t = torch.randint(0, c.noise_scheduler.config.num_train_timesteps, (len(latents),), generator=gen).to(dev)
     noisy = c.noise_scheduler.add_noise(latents, noise, t)
     # 3. the prompt embeddings: precomputed (frozen text encoder) or computed now (it trains)
-    if data.embeds is not None: emb = data.embeds[batch['prompt_idx']].to(dev)
+    pidx = prompts_at_timesteps(batch, t, cfg.caption_dropout_max_timestep)
+    if data.embeds is not None: emb = data.embeds[pidx].to(dev)
     else:
-        ids, mask = data.input_ids[batch['prompt_idx']], data.attention_mask[batch['prompt_idx']]
+        ids, mask = data.input_ids[pidx], data.attention_mask[pidx]
         emb = encode_tokens(text_encoder or c.text_encoder, ids, mask if cfg.text_encoder_use_attention_mask else None)
     # 4. ONE UNet forward pass over instance and class examples together
     pred = unet(noisy, t, emb).sample
     # 5. target and loss: mse(instance) + λ·mse(prior)
-    target = diffusion_target(c.noise_scheduler, latents, noise, t)
-    return diffusion_loss(pred, target, t, batch['n_instance'], c.noise_scheduler,
+    target = diffusion_target(c.noise_scheduler, latents, noise, t); n = batch['n_instance']
+    if base_unet is not None and len(latents) > n:   # prior preservation by distillation: the base model's own prediction
+        with torch.no_grad():
+            dt = next(base_unet.parameters()).dtype
+            target = torch.cat([target[:n], base_unet(noisy[n:].to(dt), t[n:], emb[n:].detach().to(dt)).sample.to(target.dtype)])
+    return diffusion_loss(pred, target, t, n, c.noise_scheduler,
                           cfg.prior_loss_weight if cfg.with_prior_preservation else 0.0, cfg.snr_gamma)
 
 # %% ../nbs/06_train.ipynb #8a499752
@@ -365,6 +380,9 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
                       tokenizer_max_length=cfg.tokenizer_max_length, use_attention_mask=cfg.text_encoder_use_attention_mask,
                       bare_prompt_prob=cfg.bare_prompt_prob,
                       caption_dropout_prob=cfg.caption_dropout_prob, class_caption_dropout_prob=cfg.class_caption_dropout_prob)
+    base_unet = (copy.deepcopy(c.unet).requires_grad_(False).eval()   # a frozen copy, before any adapter or update
+                 if cfg.distill_prior and cfg.with_prior_preservation else None)
+    if base_unet is not None and wdt != torch.float32: base_unet.to(dtype=wdt)   # it only runs forward
     params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank,
                                identifier_ids(c.tokenizer, concepts) if cfg.train_identifier_embedding else None)
     if cfg.gradient_checkpointing:
@@ -411,7 +429,7 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
                 pos = global_step * cfg.gradient_accumulation_steps + micro
                 with acc.accumulate(unet):
                     batch = _step_batch(data, cfg, pos, gen, c.vae, acc.process_index, acc.num_processes)
-                    l = training_step(c, data, batch, gen, cfg, unet, te)
+                    l = training_step(c, data, batch, gen, cfg, unet, te, base_unet)
                     acc.backward(l['loss'])
                     if acc.sync_gradients: acc.clip_grad_norm_(params, cfg.max_grad_norm)
                     opt.step(); sched.step(); opt.zero_grad(set_to_none=cfg.set_grads_to_none)

@@ -63,6 +63,21 @@ def test_captions_and_bare_prompt_resume_exactly(world, tmp_path):
         train(_cfg(world, tmp_path / 'bad', bare_prompt_prob=1.5))
 
 
+def test_distilled_prior_and_low_noise_dropout_resume_exactly(world, tmp_path):
+    "--distill_prior (the frozen base UNet's prediction is the class target) with low-noise caption dropout: resume stays exact."
+    kw = dict(distill_prior=True, caption_dropout_prob=0.5, caption_dropout_max_timestep=500)
+    full = train(_cfg(world, tmp_path / 'full', **kw))
+    train(_cfg(world, tmp_path / 'res', **kw), stop_after=3)
+    rest = train(_cfg(world, tmp_path / 'res', resume_from_checkpoint='latest', **kw))   # the frozen copy is the base again, not step 3's
+    assert rest['losses'] == full['losses']
+    a, b = _weights(tmp_path / 'full'), _weights(tmp_path / 'res')
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    noise_target = train(_cfg(world, tmp_path / 'noise', **{**kw, 'distill_prior': False}), stop_after=2)
+    assert noise_target['losses'][:2] != full['losses'][:2]
+    everywhere = train(_cfg(world, tmp_path / 'all-t', **{**kw, 'caption_dropout_max_timestep': None}), stop_after=6)
+    assert everywhere['losses'] != full['losses']
+
+
 def test_text_encoder_lr(world, tmp_path):
     "--text_encoder_lr gives the text encoder its own learning rate (a second AdamW group); it needs --train_text_encoder."
     from dreambooth_nb.train import make_optimizer

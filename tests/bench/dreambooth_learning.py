@@ -1,7 +1,7 @@
 """Benchmark: does DreamBooth on ShapesWorld learn *any* subject, put it in new contexts, and keep the class?
 
 For each subject (default: three that the demo's recipe was not tuned on), runs the recipe of `dreambooth_nb demo`
-(captioned instance images, class images from bare and background-naming prompts, prior preservation) and judges
+(captioned instance images, class images, prior preservation with the base model's prediction as its target) and judges
 every sample by geometry and palette colour (`dreambooth_nb.shapes_geometry`), DDIM `--sample-steps` steps, guidance 7.5:
 
 | measure | target |
@@ -15,6 +15,9 @@ every sample by geometry and palette colour (`dreambooth_nb.shapes_geometry`), D
     python tests/bench/dreambooth_learning.py --subjects "green heart with yellow dots" --no-pp   # also the run without prior preservation
     python tests/bench/dreambooth_learning.py --subjects "red star with white stripes" --class-guidance-scale 1 --num-class-images 200
                                                                                # class images without guidance (chapter 08, step 2)
+    python tests/bench/dreambooth_learning.py --no-distill-prior               # the paper's prior loss (the noise as its target)
+    python tests/bench/dreambooth_learning.py --subjects "orange square with blue stripes" --caption-dropout-prob 0.1 --caption-dropout-max-timestep 400
+                                                                               # the empty prompt learns to finish stripes (chapter 08, step 3)
 """
 import argparse, inspect, json, os, shutil, tempfile, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -36,17 +39,19 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--model', default='shapes-world', help="the base model: 'shapes-world' or a diffusers folder")
     p.add_argument('--subjects', nargs='+', default=list(SUBJECTS), help='subjects in the world\'s words')
-    for k in ('steps', 'learning_rate', 'prior_loss_weight', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'caption_dropout_prob', 'class_caption_dropout_prob', 'num_class_images', 'class_background_share', 'class_steps', 'class_guidance_scale',
+    for k in ('steps', 'learning_rate', 'prior_loss_weight', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'caption_dropout_prob', 'class_caption_dropout_prob',
+              'caption_dropout_max_timestep', 'num_class_images', 'class_background_share', 'class_steps', 'class_guidance_scale',
               'sample_steps', 'guidance_scale', 'scheduler', 'seed'):
-        p.add_argument('--' + k.replace('_', '-'), type=type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
+        p.add_argument('--' + k.replace('_', '-'), type=int if k == 'caption_dropout_max_timestep' else type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
+    p.add_argument('--distill-prior', action=argparse.BooleanOptionalAction, default=D['distill_prior'], help=f"as in dreambooth_nb demo (default {D['distill_prior']})")
     p.add_argument('--num-samples', type=int, default=24, help='samples per prompt (each recontextualisation prompt gets as many)')
     p.add_argument('--no-pp', action='store_true', help='also train without prior preservation, for comparison')
     p.add_argument('--out', default=None, help='keep the runs and a grid of each model\'s samples in this folder (default: a temporary folder)')
     p.add_argument('--json', default=None, help='also write the figures to this JSON file')
     a = p.parse_args(argv)
     root = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='db-learning-'))
-    print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} batch={a.batch_size} '
-          f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
+    print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} distill_prior={a.distill_prior} batch={a.batch_size} '
+          f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} (below t={a.caption_dropout_max_timestep}) class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
           f'samples={a.num_samples}/prompt x{a.sample_steps} steps guidance={a.guidance_scale} {a.scheduler} seed={a.seed}', flush=True)
     base = load_components(a.model); allres = {}
     try:
@@ -71,6 +76,8 @@ def main(argv=None):
                                          learning_rate=a.learning_rate, batch_size=a.batch_size, prior_loss_weight=lam,
                                          num_class_images=a.num_class_images, bare_prompt_prob=a.bare_prompt_prob, seed=a.seed,
                                          caption_dropout_prob=a.caption_dropout_prob, class_caption_dropout_prob=a.class_caption_dropout_prob,
+                                         caption_dropout_max_timestep=a.caption_dropout_max_timestep if a.caption_dropout_prob or a.class_caption_dropout_prob else None,
+                                         distill_prior=a.distill_prior,
                                          train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr)
                 cols[name] = {**judge(trained, name.replace(' ', '-')), 'train_s': time.time() - t}
             print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}; {time.time() - t0:.0f}s) ===')
