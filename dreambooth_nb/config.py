@@ -10,7 +10,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['RESUMABLE_CHANGES', 'DreamBoothConfig', 'field_docs', 'config_parser', 'parse_config', 'ConfigError', 'load_concepts',
-           'share_problem', 'validate_config', 'config_to_dict', 'save_config', 'load_config', 'config_differences']
+           'share_problem', 'timestep_problem', 'validate_config', 'config_to_dict', 'save_config', 'load_config',
+           'config_differences']
 
 # %% ../nbs/05a_config.ipynb #7d11c519
 @dataclass
@@ -172,6 +173,16 @@ def share_problem(flag:str, # the flag, as the user typed it
     "What is wrong with a share of examples that must be at least 0 and below 1 (a dropout rate), or None."
     return None if v is None or 0 <= v < 1 else f"{flag} is a probability, at least 0 and below 1 (got {v})."
 
+def timestep_problem(flag:str, # the flag, as the user typed it
+                     v:int|None, # its value (None: not given)
+                     dropout_flag:str, # the caption-dropout flag it needs
+                     dropout:float, # the caption-dropout shares it limits, summed (0: none)
+                    ) -> str|None:
+    "What is wrong with a caption-dropout timestep limit (not a timestep, or no dropout to limit), or None."
+    if v is None: return None
+    if v < 1: return f"{flag} is a timestep, like 400 of the scheduler's 1000 (got {v})."
+    if not dropout: return f"{flag} limits caption dropout to low noise: add {dropout_flag}."
+
 def validate_config(cfg:DreamBoothConfig, # the configuration to check
                    ) -> DreamBoothConfig:
     "Raise `ConfigError` for impossible settings, warn about ignored ones; return `cfg`."
@@ -213,11 +224,9 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
         if (m := share_problem(f'--{k}', getattr(cfg, k))): err(m)
     if cfg.distill_prior and not cfg.with_prior_preservation:
         err("--distill_prior changes prior preservation's target: add --with_prior_preservation (and its class images).")
-    if cfg.caption_dropout_max_timestep is not None:
-        if cfg.caption_dropout_max_timestep < 1:
-            err(f"--caption_dropout_max_timestep is a timestep, like 400 of the scheduler's 1000 (got {cfg.caption_dropout_max_timestep}).")
-        if not (cfg.caption_dropout_prob or cfg.class_caption_dropout_prob):
-            err("--caption_dropout_max_timestep limits caption dropout to low noise: add --caption_dropout_prob (or --class_caption_dropout_prob).")
+    if (m := timestep_problem('--caption_dropout_max_timestep', cfg.caption_dropout_max_timestep,
+                              '--caption_dropout_prob (or --class_caption_dropout_prob)',
+                              cfg.caption_dropout_prob + (cfg.class_caption_dropout_prob or 0))): err(m)
     if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
     if cfg.evaluation_prompts is not None and cfg.evaluation_prompts < 1: err("--evaluation_prompts must be at least 1 (leave it out for all).")
     if cfg.export_best and not cfg.evaluate: err("--export_best saves the best scored checkpoint: add --evaluate, which scores them.")

@@ -14,7 +14,7 @@ from .core import save_images, save_image_atomic, image_files
 from .models import Components, load_components, ModelLoadError
 from .sampler import sample
 from .prior import generate_class_images, ClassImagesMismatch
-from .config import DreamBoothConfig, ConfigError, share_problem
+from .config import DreamBoothConfig, ConfigError, share_problem, timestep_problem
 from .data import DataError, load_images, image_prompts, CAPTION_EXT
 from .train import train
 from .shapes_world import (SUBJECT, SHAPES, COLOURS, BACKGROUND_ORDER, caption, subject_instances, subject_colours,
@@ -311,6 +311,9 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     if instance_dir is None and class_noun is not None: raise ValueError("A class noun goes with an instance folder (--instance-dir).")
     for flag, v in (('--caption-dropout-prob', caption_dropout_prob), ('--class-caption-dropout-prob', class_caption_dropout_prob)):
         if (m := share_problem(flag, v)): raise ValueError(m)
+    if (m := timestep_problem('--caption-dropout-max-timestep', caption_dropout_max_timestep,
+                              '--caption-dropout-prob (or --class-caption-dropout-prob)', caption_dropout_prob + class_caption_dropout_prob)):
+        raise ValueError(m)
     drawn = parse_subject(subject) if subject is not None else (SUBJECT if instance_dir is None else None)
     base = load_components(model) if not isinstance(model, Components) else model
     mine = read_instance_folder(instance_dir, class_noun, base.resolution) if instance_dir is not None else None
@@ -350,13 +353,13 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
         + f'; each instance image trains with its caption, or {bare_prompt_prob:.0%} of the time with "{instance_prompt(noun)}"'
         + (f'; {caption_dropout_prob:.0%} of them with the empty prompt' if caption_dropout_prob else '')
         + (f'; {class_caption_dropout_prob:.0%} of class images with the empty prompt' if pp and class_caption_dropout_prob else '')
-        + (f' (below timestep {caption_dropout_max_timestep} only)' if caption_dropout_max_timestep and (caption_dropout_prob or class_caption_dropout_prob) else '') + '...')
+        + (f' (below timestep {caption_dropout_max_timestep} only)' if caption_dropout_max_timestep else '') + '...')
     t_train = time.time()
     trained, res = fine_tune(base, out / 'model', out / 'instance', out / 'class', noun=noun, steps=steps, learning_rate=learning_rate,
                              batch_size=batch_size, prior_loss_weight=prior_loss_weight, num_class_images=num_class_images, seed=seed,
                              bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob,
                              class_caption_dropout_prob=class_caption_dropout_prob,
-                             caption_dropout_max_timestep=caption_dropout_max_timestep if caption_dropout_prob or class_caption_dropout_prob else None,
+                             caption_dropout_max_timestep=caption_dropout_max_timestep,
                              distill_prior=distill_prior,
                              train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr)
     t_train = time.time() - t_train

@@ -293,7 +293,7 @@ def prompts_at_timesteps(batch:dict, # from `DreamBoothData.batch`: prompt_idx (
                          max_timestep:int|None=None, # caption dropout only below this timestep (None: at every one)
                         ) -> torch.Tensor:
     "Each example's prompt index: the empty prompt where dropout chose it and `t` is below `max_timestep`, its caption elsewhere."
-    if max_timestep is None or 'captioned_idx' not in batch: return batch['prompt_idx']
+    if max_timestep is None: return batch['prompt_idx']
     return torch.where(t.cpu() < max_timestep, batch['prompt_idx'], batch['captioned_idx'])
 
 # %% ../nbs/06_train.ipynb #3da0aa6d

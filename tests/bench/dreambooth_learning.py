@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np, torch
 from PIL import Image
 from dreambooth_nb.models import load_components
+from dreambooth_nb.config import timestep_problem
 from dreambooth_nb.prior import generate_class_images
 from dreambooth_nb.shapes_world import parse_subject, describe_subject
 from dreambooth_nb.shapes_geometry import background_colour
@@ -49,6 +50,8 @@ def main(argv=None):
     p.add_argument('--out', default=None, help='keep the runs and a grid of each model\'s samples in this folder (default: a temporary folder)')
     p.add_argument('--json', default=None, help='also write the figures to this JSON file')
     a = p.parse_args(argv)
+    if (m := timestep_problem('--caption-dropout-max-timestep', a.caption_dropout_max_timestep, '--caption-dropout-prob',
+                              a.caption_dropout_prob + a.class_caption_dropout_prob)): p.error(m)
     root = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='db-learning-'))
     print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} distill_prior={a.distill_prior} batch={a.batch_size} '
           f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} (below t={a.caption_dropout_max_timestep}) class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
@@ -76,7 +79,7 @@ def main(argv=None):
                                          learning_rate=a.learning_rate, batch_size=a.batch_size, prior_loss_weight=lam,
                                          num_class_images=a.num_class_images, bare_prompt_prob=a.bare_prompt_prob, seed=a.seed,
                                          caption_dropout_prob=a.caption_dropout_prob, class_caption_dropout_prob=a.class_caption_dropout_prob,
-                                         caption_dropout_max_timestep=a.caption_dropout_max_timestep if a.caption_dropout_prob or a.class_caption_dropout_prob else None,
+                                         caption_dropout_max_timestep=a.caption_dropout_max_timestep,
                                          distill_prior=a.distill_prior,
                                          train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr)
                 cols[name] = {**judge(trained, name.replace(' ', '-')), 'train_s': time.time() - t}
