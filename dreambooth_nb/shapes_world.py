@@ -39,7 +39,7 @@ class Attrs:
     angle: float = 0.0 # rotation in degrees
 
 def random_attrs(rng:random.Random, # the random generator (deterministic from its seed)
-                 patterned:float=0.0, # probability of a pattern (0 for pretraining: the base model never sees one)
+                 patterned:float=0.0, # probability of a pattern (pretraining: 0 until phase 7 of chapter `02b`, then 0.3)
                  **fixed, # attributes to fix, e.g. shape='star'
                 ) -> Attrs:
     "Random attributes, with `fixed` ones kept."
