@@ -310,6 +310,7 @@ def training_step(c:Components, # the model (UNet possibly wrapped by accelerate
                   unet=None, # the prepared UNet (default `c.unet`)
                   text_encoder=None, # the prepared text encoder, when it trains
                   base_unet=None, # a frozen copy of the base UNet: with it, prior preservation's target is its prediction (`distill_prior`)
+                  base_embeds=None, # the base text encoder's embedding of every prompt, for that target when the text encoder trains
                  ) -> dict:
     "One forward pass and the loss: noise → timesteps → noisy latents → UNet → target → loss."
     unet = unet or c.unet; dev = c.vae.device
@@ -334,7 +335,8 @@ def training_step(c:Components, # the model (UNet possibly wrapped by accelerate
     if base_unet is not None and len(latents) > n:   # prior preservation by distillation: the base model's own prediction
         with torch.no_grad():
             dt = next(base_unet.parameters()).dtype
-            target = torch.cat([target[:n], base_unet(noisy[n:].to(dt), t[n:], emb[n:].detach().to(dt)).sample.to(target.dtype)])
+            cond = base_embeds[pidx[n:]].to(dev) if base_embeds is not None else emb[n:].detach()   # the base model's prompt, too
+            target = torch.cat([target[:n], base_unet(noisy[n:].to(dt), t[n:], cond.to(dt)).sample.to(target.dtype)])
     return diffusion_loss(pred, target, t, n, c.noise_scheduler,
                           cfg.prior_loss_weight if cfg.with_prior_preservation else 0.0, cfg.snr_gamma)
 
@@ -383,6 +385,9 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     base_unet = (copy.deepcopy(c.unet).requires_grad_(False).eval()   # a frozen copy, before any adapter or update
                  if cfg.distill_prior and cfg.with_prior_preservation else None)
     if base_unet is not None and wdt != torch.float32: base_unet.to(dtype=wdt)   # it only runs forward
+    base_embeds = None   # the whole text encoder trains: the target keeps the base encoder's prompts (the identifier's row alone leaves them)
+    if base_unet is not None and cfg.train_text_encoder:
+        with torch.no_grad(): base_embeds = encode_tokens(c.text_encoder, data.input_ids, data.attention_mask if cfg.text_encoder_use_attention_mask else None)
     params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank,
                                identifier_ids(c.tokenizer, concepts) if cfg.train_identifier_embedding else None)
     if cfg.gradient_checkpointing:
@@ -429,7 +434,7 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
                 pos = global_step * cfg.gradient_accumulation_steps + micro
                 with acc.accumulate(unet):
                     batch = _step_batch(data, cfg, pos, gen, c.vae, acc.process_index, acc.num_processes)
-                    l = training_step(c, data, batch, gen, cfg, unet, te, base_unet)
+                    l = training_step(c, data, batch, gen, cfg, unet, te, base_unet, base_embeds)
                     acc.backward(l['loss'])
                     if acc.sync_gradients: acc.clip_grad_norm_(params, cfg.max_grad_norm)
                     opt.step(); sched.step(); opt.zero_grad(set_to_none=cfg.set_grads_to_none)

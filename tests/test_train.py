@@ -78,6 +78,16 @@ def test_distilled_prior_and_low_noise_dropout_resume_exactly(world, tmp_path):
     assert everywhere['losses'] != full['losses']
 
 
+def test_distilled_prior_with_trained_text_encoder_keeps_base_prompts(world, tmp_path):
+    "--distill_prior --train_text_encoder: the class target is conditioned on the base encoder's embeddings; resume stays exact."
+    kw = dict(distill_prior=True, train_text_encoder=True)
+    full = train(_cfg(world, tmp_path / 'full', **kw))
+    train(_cfg(world, tmp_path / 'res', **kw), stop_after=3)
+    rest = train(_cfg(world, tmp_path / 'res', resume_from_checkpoint='latest', **kw))   # the base embeddings are the base's again
+    assert rest['losses'] == full['losses']
+    assert full['losses'] != train(_cfg(world, tmp_path / 'te', train_text_encoder=True))['losses']
+
+
 def test_text_encoder_lr(world, tmp_path):
     "--text_encoder_lr gives the text encoder its own learning rate (a second AdamW group); it needs --train_text_encoder."
     from dreambooth_nb.train import make_optimizer
