@@ -38,6 +38,7 @@ class DreamBoothConfig:
     train_text_encoder: bool = False # train the text encoder as well as the UNet
     text_encoder_lr: float|None = None # learning rate of the text encoder when it trains (None: --learning_rate)
     train_identifier_embedding: bool = False # train only the identifier's token embedding in the text encoder (every other word keeps its meaning)
+    cap_identifier_norm: bool = False # with --train_identifier_embedding: keep the identifier's embedding no longer than the instance prompt's other words (a long one drowns the words after it: the subject's colours bleed into 'on a yellow background')
     train_batch_size: int = 4 # instance examples per micro-batch (per device); prior preservation doubles the batch
     sample_batch_size: int = 4 # batch size for generating class images
     num_train_epochs: int = 1 # epochs (overridden by max_train_steps)
@@ -214,6 +215,8 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
         err(f"--resolution must be a positive number of pixels, like 512 (got {cfg.resolution}); leave it out for the model's own.")
     if cfg.train_identifier_embedding and cfg.train_text_encoder:
         err("--train_identifier_embedding trains one row of the text encoder, --train_text_encoder all of it: choose one.")
+    if cfg.cap_identifier_norm and not cfg.train_identifier_embedding:
+        err("--cap_identifier_norm caps the identifier's trained embedding: it needs --train_identifier_embedding.")
     if cfg.train_identifier_embedding and cfg.pre_compute_text_embeddings:
         err("--train_identifier_embedding changes the prompts' embeddings as it trains: drop --pre_compute_text_embeddings.")
     te_trains = cfg.train_text_encoder or cfg.train_identifier_embedding

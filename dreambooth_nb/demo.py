@@ -220,6 +220,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
               class_caption_dropout_prob:float|None=None, # share of class examples trained with the empty prompt (None: `caption_dropout_prob`)
               train_text_encoder:bool|str='identifier', # 'identifier': only the identifier's token embedding trains with the UNet; True: the whole text encoder; False: the UNet alone
               text_encoder_lr:float|None=3e-3, # the text encoder's learning rate (None: `learning_rate`)
+              cap_identifier_norm:bool=True, # with 'identifier': keep its embedding no longer than the prompt's other words
               seed:int=0, # the training seed
               **kw, # more `DreamBoothConfig` fields
              ) -> tuple[Components, dict]:
@@ -234,6 +235,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
                            caption_dropout_prob=caption_dropout_prob, class_caption_dropout_prob=class_caption_dropout_prob,
                            train_text_encoder=train_text_encoder is True, train_identifier_embedding=train_text_encoder == 'identifier',
                            text_encoder_lr=text_encoder_lr if train_text_encoder else None,
+                           cap_identifier_norm=cap_identifier_norm and train_text_encoder == 'identifier',
                            train_batch_size=batch_size, max_train_steps=steps, learning_rate=learning_rate,
                            lr_scheduler='constant', lr_warmup_steps=0, **kw)
     comps = copy.deepcopy(base) if isinstance(base, Components) else None
@@ -282,6 +284,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          learning_rate:float=1e-4, # training learning rate (constant)
          train_text_encoder:bool|str='identifier', # 'identifier': the identifier's token embedding learns what `sks` means; True: the whole text encoder; False: neither
          text_encoder_lr:float=3e-3, # the text encoder's learning rate (constant)
+         cap_identifier_norm:bool=True, # keep the identifier's embedding no longer than the prompt's other words
          batch_size:int=4, # instance images per training step (plus as many class images)
          prior_loss_weight:float=1.0, # λ of the prior-preservation loss (0: plain fine-tuning)
          distill_prior:bool=True, # prior preservation's target: the frozen base model's prediction (True) or the class image's noise (False, the paper's)
@@ -348,6 +351,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
             shutil.rmtree(out / 'class'); make()
     else: say('2. No prior preservation (prior_loss_weight=0): no class images.')
     say(f'3. DreamBooth: {steps} steps, learning rate {learning_rate:g}' + ({'identifier': f' (and the identifier token embedding, at {text_encoder_lr:g})', True: f' (text encoder {text_encoder_lr:g})'}.get(train_text_encoder, ' (UNet only)'))
+        + (", its length capped at the prompt's other words'" if cap_identifier_norm and train_text_encoder == 'identifier' else '')
         + f', batch {batch_size} instance'
         + (f' + {batch_size} class images, λ={prior_loss_weight:g}' + (", the class images' target being the base model's own prediction" if distill_prior else '') if pp else ' images')
         + f'; each instance image trains with its caption, or {bare_prompt_prob:.0%} of the time with "{instance_prompt(noun)}"'
@@ -361,7 +365,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
                              class_caption_dropout_prob=class_caption_dropout_prob,
                              caption_dropout_max_timestep=caption_dropout_max_timestep,
                              distill_prior=distill_prior,
-                             train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr)
+                             train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm)
     t_train = time.time() - t_train
     say(f'   Trained in {t_train:.0f}s; final loss {res["losses"][-1]:.4f}. Model: {out / "model"}')
     say(f'4. Sampling the fine-tuned model ({sum(prompts.values())} images)...')
@@ -381,7 +385,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
                                 num_class_images=num_class_images,
                                 class_background_share=class_background_share, class_steps=class_steps, class_guidance_scale=class_guidance_scale, num_samples=num_samples,
                                 sample_steps=sample_steps, guidance_scale=guidance_scale, scheduler=scheduler, seed=seed,
-                                train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, model=str(base.source)))
+                                train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm,
+                                model=str(base.source)))
     tmpf = out / '.figures.json.tmp'
     tmpf.write_text(json.dumps({k: v for k, v in result.items() if k in ('figures', 'seconds', 'train_seconds', 'settings', 'subject', 'recontext_backgrounds')}, indent=1))
     os.replace(tmpf, out / 'figures.json')
@@ -445,6 +450,8 @@ def demo_parser() -> argparse.ArgumentParser:
     a('--steps', int, 'training steps'); a('--learning-rate', float, 'learning rate')
     p.add_argument('--text-encoder', choices=['identifier', 'all', 'none'], default='identifier', help="what of the text encoder trains with "
                    "the UNet: the identifier's token embedding (default), all of it, or none"); a('--text-encoder-lr', float, "its learning rate")
+    p.add_argument('--cap-identifier-norm', action=argparse.BooleanOptionalAction, default=D['cap_identifier_norm'], help="keep the identifier's "
+                   f"embedding no longer than the prompt's other words, so that its colours do not bleed into the words after it (default: {D['cap_identifier_norm']})")
     a('--batch-size', int, 'instance images per step (plus as many class images)')
     a('--prior-loss-weight', float, 'λ of the prior-preservation loss; 0 turns prior preservation off')
     p.add_argument('--distill-prior', action=argparse.BooleanOptionalAction, default=D['distill_prior'], help="prior preservation's target: "

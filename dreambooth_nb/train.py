@@ -18,9 +18,10 @@ from .export import export_single_file
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'RUN_MARKERS', 'diffusion_target', 'diffusion_loss', 'prepare_trainable', 'identifier_ids',
-           'count_params', 'make_optimizer', 'preflight', 'ensure_class_images', 'save_samples', 'log_images',
-           'resume_point', 'model_for_training', 'checkpoint_samples', 'validate', 'prompts_at_timesteps',
-           'training_step', 'train', 'learned_vocabulary', 'finish', 'interrupted_message', 'train_main']
+           'count_params', 'make_optimizer', 'identifier_max_norm', 'cap_rows_after_steps', 'preflight',
+           'ensure_class_images', 'save_samples', 'log_images', 'resume_point', 'model_for_training',
+           'checkpoint_samples', 'validate', 'prompts_at_timesteps', 'training_step', 'train', 'learned_vocabulary',
+           'finish', 'interrupted_message', 'train_main']
 
 # %% ../nbs/06_train.ipynb #db880522
 def diffusion_target(noise_scheduler, # the training (DDPM) scheduler
@@ -115,6 +116,26 @@ def make_optimizer(params:list, # the trainable parameters
         return bnb.optim.AdamW8bit(params, **kw)
     try: return torch.optim.AdamW(params, fused=True, **kw)   # one fused kernel for all parameters: ~3× faster steps
     except (RuntimeError, TypeError, ValueError): return torch.optim.AdamW(params, **kw)   # a device without fused AdamW
+
+# %% ../nbs/06_train.ipynb #2fc7a3e5
+def identifier_max_norm(c:Components, # the model (tokenizer, text encoder)
+                        concepts:list[dict], # the concepts: their instance prompts' other words set the length
+                       ) -> float:
+    "The length of the longest token embedding among the instance prompts' words other than the identifier."
+    ids, w = set(identifier_ids(c.tokenizer, concepts)), c.text_encoder.get_input_embeddings().weight
+    words = sorted({i for cc in concepts for i in c.tokenizer(cc['instance_prompt'], add_special_tokens=False).input_ids} - ids)
+    return float(w[words].detach().norm(dim=-1).max())
+
+def cap_rows_after_steps(opt:torch.optim.Optimizer, # the optimiser (before `accelerate` wraps it)
+                         weight:torch.nn.Parameter, # the token-embedding matrix
+                         rows:list[int], # the identifier's rows
+                         max_norm:float, # their longest allowed length
+                        ):
+    "After every step of `opt`, scale `weight`'s `rows` that are longer than `max_norm` back to it (the direction is kept)."
+    def cap(*_):
+        with torch.no_grad():
+            r = weight[rows]; weight[rows] = r * (max_norm / r.norm(dim=-1, keepdim=True).clamp_min(max_norm))
+    return opt.register_step_post_hook(cap)
 
 # %% ../nbs/06_train.ipynb #782d72aa
 def _overlap(a:str|Path, b:str|Path) -> bool:
@@ -406,6 +427,8 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     max_steps = cfg.max_train_steps or cfg.num_train_epochs * updates_per_epoch
     lr = cfg.learning_rate * (cfg.gradient_accumulation_steps * cfg.train_batch_size * acc.num_processes if cfg.scale_lr else 1)
     opt = make_optimizer(params, cfg, lr, c.text_encoder.parameters() if te_trains else ())
+    if cfg.cap_identifier_norm:   # the identifier stays no longer than the prompt's other words
+        cap_rows_after_steps(opt, c.text_encoder.get_input_embeddings().weight, identifier_ids(c.tokenizer, concepts), identifier_max_norm(c, concepts))
     sched = get_scheduler(cfg.lr_scheduler, opt, num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes,
                           num_training_steps=max_steps * acc.num_processes, num_cycles=cfg.lr_num_cycles, power=cfg.lr_power)
     if te_trains: unet, te, opt, sched = acc.prepare(c.unet, c.text_encoder, opt, sched)

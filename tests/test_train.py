@@ -116,6 +116,19 @@ def test_train_identifier_embedding(world, tmp_path):
         train(_cfg(world, tmp_path / 'bad', train_identifier_embedding=True, train_text_encoder=True))
 
 
+def test_cap_identifier_norm(world, tmp_path):
+    "--cap_identifier_norm keeps every identifier row no longer than the instance prompt's other words; without it they grow past."
+    from transformers import CLIPTextModel
+    from dreambooth_nb.train import identifier_ids, identifier_max_norm
+    c = tiny_components(); cpt = [dict(instance_prompt='a photo of sks disc', class_prompt='a photo of a disc')]
+    ids, cap = identifier_ids(c.tokenizer, cpt), identifier_max_norm(c, cpt)
+    def norms(**kw):
+        r = train(_cfg(world, tmp_path / str(len(kw)), train_identifier_embedding=True, text_encoder_lr=0.3, max_train_steps=4, **kw))
+        return CLIPTextModel.from_pretrained(r['model_dir'] / 'text_encoder').get_input_embeddings().weight[ids].norm(dim=-1)
+    assert (norms(cap_identifier_norm=True) <= cap + 1e-5).all()
+    assert (norms() > cap).any()
+
+
 def test_resume_refuses_other_config_and_missing_checkpoint(world, tmp_path):
     train(_cfg(world, tmp_path / 'r'), stop_after=3)
     with pytest.raises(ConfigError, match='train_batch_size'):

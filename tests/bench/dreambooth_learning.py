@@ -16,6 +16,7 @@ every sample by geometry and palette colour (`dreambooth_nb.shapes_geometry`), D
     python tests/bench/dreambooth_learning.py --subjects "red star with white stripes" --class-guidance-scale 1 --num-class-images 200
                                                                                # class images without guidance (chapter 08, step 2)
     python tests/bench/dreambooth_learning.py --no-distill-prior               # the paper's prior loss (the noise as its target)
+    python tests/bench/dreambooth_learning.py --no-cap-identifier-norm         # the identifier's embedding free to grow (chapter 08, step 3)
     python tests/bench/dreambooth_learning.py --subjects "orange square with blue stripes" --caption-dropout-prob 0.1 --caption-dropout-max-timestep 400
                                                                                # the empty prompt learns to finish stripes (chapter 08, step 3)
 """
@@ -45,6 +46,7 @@ def main(argv=None):
               'sample_steps', 'guidance_scale', 'scheduler', 'seed'):
         p.add_argument('--' + k.replace('_', '-'), type=int if k == 'caption_dropout_max_timestep' else type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
     p.add_argument('--distill-prior', action=argparse.BooleanOptionalAction, default=D['distill_prior'], help=f"as in dreambooth_nb demo (default {D['distill_prior']})")
+    p.add_argument('--cap-identifier-norm', action=argparse.BooleanOptionalAction, default=D['cap_identifier_norm'], help=f"as in dreambooth_nb demo (default {D['cap_identifier_norm']})")
     p.add_argument('--num-samples', type=int, default=24, help='samples per prompt (each recontextualisation prompt gets as many)')
     p.add_argument('--no-pp', action='store_true', help='also train without prior preservation, for comparison')
     p.add_argument('--out', default=None, help='keep the runs and a grid of each model\'s samples in this folder (default: a temporary folder)')
@@ -53,7 +55,7 @@ def main(argv=None):
     if (m := timestep_problem('--caption-dropout-max-timestep', a.caption_dropout_max_timestep, '--caption-dropout-prob',
                               a.caption_dropout_prob + a.class_caption_dropout_prob)): p.error(m)
     root = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='db-learning-'))
-    print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} distill_prior={a.distill_prior} batch={a.batch_size} '
+    print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} distill_prior={a.distill_prior} cap_identifier_norm={a.cap_identifier_norm} batch={a.batch_size} '
           f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} (below t={a.caption_dropout_max_timestep}) class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
           f'samples={a.num_samples}/prompt x{a.sample_steps} steps guidance={a.guidance_scale} {a.scheduler} seed={a.seed}', flush=True)
     base = load_components(a.model); allres = {}
@@ -81,7 +83,8 @@ def main(argv=None):
                                          caption_dropout_prob=a.caption_dropout_prob, class_caption_dropout_prob=a.class_caption_dropout_prob,
                                          caption_dropout_max_timestep=a.caption_dropout_max_timestep,
                                          distill_prior=a.distill_prior,
-                                         train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr)
+                                         train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr,
+                                         cap_identifier_norm=a.cap_identifier_norm)
                 cols[name] = {**judge(trained, name.replace(' ', '-')), 'train_s': time.time() - t}
             print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}; {time.time() - t0:.0f}s) ===')
             names = {**{k: v for k, v in FIGURE_NAMES.items() if k != 'embedding_similarity'}, 'train_s': 'training wall time (s)'}
