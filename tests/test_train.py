@@ -127,6 +127,10 @@ def test_cap_identifier_norm(world, tmp_path):
         return CLIPTextModel.from_pretrained(r['model_dir'] / 'text_encoder').get_input_embeddings().weight[ids].norm(dim=-1)
     assert (norms(cap_identifier_norm=True) <= cap + 1e-5).all()
     assert (norms() > cap).any()
+    kw = dict(train_identifier_embedding=True, text_encoder_lr=0.3, cap_identifier_norm=True)   # and a resumed run is the same run
+    full = train(_cfg(world, tmp_path / 'full', **kw))
+    train(_cfg(world, tmp_path / 'res', **kw), stop_after=3)
+    assert train(_cfg(world, tmp_path / 'res', resume_from_checkpoint='latest', **kw))['losses'] == full['losses']
 
 
 def test_resume_refuses_other_config_and_missing_checkpoint(world, tmp_path):
