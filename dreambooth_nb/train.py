@@ -409,8 +409,8 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     base_embeds = None   # the whole text encoder trains: the target keeps the base encoder's prompts (the identifier's row alone leaves them)
     if base_unet is not None and cfg.train_text_encoder:
         with torch.no_grad(): base_embeds = encode_tokens(c.text_encoder, data.input_ids, data.attention_mask if cfg.text_encoder_use_attention_mask else None)
-    params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank,
-                               identifier_ids(c.tokenizer, concepts) if cfg.train_identifier_embedding else None)
+    ident = identifier_ids(c.tokenizer, concepts) if cfg.train_identifier_embedding else None   # the identifier's token rows
+    params = prepare_trainable(c, cfg.train_text_encoder, cfg.use_lora, cfg.lora_rank, ident)
     if cfg.gradient_checkpointing:
         c.unet.enable_gradient_checkpointing()
         if cfg.train_text_encoder: c.text_encoder.gradient_checkpointing_enable()
@@ -428,7 +428,7 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     lr = cfg.learning_rate * (cfg.gradient_accumulation_steps * cfg.train_batch_size * acc.num_processes if cfg.scale_lr else 1)
     opt = make_optimizer(params, cfg, lr, c.text_encoder.parameters() if te_trains else ())
     if cfg.cap_identifier_norm:   # the identifier stays no longer than the prompt's other words
-        cap_rows_after_steps(opt, c.text_encoder.get_input_embeddings().weight, identifier_ids(c.tokenizer, concepts), identifier_max_norm(c, concepts))
+        cap_rows_after_steps(opt, c.text_encoder.get_input_embeddings().weight, ident, identifier_max_norm(c, concepts))
     sched = get_scheduler(cfg.lr_scheduler, opt, num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes,
                           num_training_steps=max_steps * acc.num_processes, num_cycles=cfg.lr_num_cycles, power=cfg.lr_power)
     if te_trains: unet, te, opt, sched = acc.prepare(c.unet, c.text_encoder, opt, sched)
