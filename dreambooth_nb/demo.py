@@ -210,7 +210,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
               class_dir:str|Path|None=None, # the class images (needed when prior_loss_weight > 0)
               noun:str=CLASS_NOUN, # the class noun
               steps:int=1000, # optimisation steps
-              learning_rate:float=1e-4, # constant learning rate
+              learning_rate:float=5e-5, # constant learning rate
               batch_size:int=4, # instance images per step (as many class images are added with prior preservation)
               prior_loss_weight:float=1.0, # λ; 0 trains without prior preservation
               distill_prior:bool=True, # prior preservation's target: the frozen base model's prediction (False: the class image's noise, the paper's)
@@ -281,7 +281,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          instance_dir:str|Path|None=None, # or a folder of your own 64×64 drawings of one subject (with `class_noun`)
          class_noun:str|None=None, # the class noun of `instance_dir`'s subject: one of the world's shapes
          steps:int=1000, # training steps
-         learning_rate:float=1e-4, # training learning rate (constant)
+         learning_rate:float=5e-5, # training learning rate (constant)
          train_text_encoder:bool|str='identifier', # 'identifier': the identifier's token embedding learns what `sks` means; True: the whole text encoder; False: neither
          text_encoder_lr:float=3e-3, # the text encoder's learning rate (constant)
          cap_identifier_norm:bool=True, # keep the identifier's embedding no longer than the prompt's other words
@@ -351,7 +351,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
             shutil.rmtree(out / 'class'); make()
     else: say('2. No prior preservation (prior_loss_weight=0): no class images.')
     say(f'3. DreamBooth: {steps} steps, learning rate {learning_rate:g}' + ({'identifier': f' (and the identifier token embedding, at {text_encoder_lr:g})', True: f' (text encoder {text_encoder_lr:g})'}.get(train_text_encoder, ' (UNet only)'))
-        + (", its length capped at the prompt's other words'" if cap_identifier_norm and train_text_encoder == 'identifier' else '')
+        + (", its length kept to the prompt's longest other word's" if cap_identifier_norm and train_text_encoder == 'identifier' else '')
         + f', batch {batch_size} instance'
         + (f' + {batch_size} class images, λ={prior_loss_weight:g}' + (", the class images' target being the base model's own prediction" if distill_prior else '') if pp else ' images')
         + f'; each instance image trains with its caption, or {bare_prompt_prob:.0%} of the time with "{instance_prompt(noun)}"'
