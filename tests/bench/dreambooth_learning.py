@@ -45,8 +45,8 @@ def main(argv=None):
               'caption_dropout_max_timestep', 'num_class_images', 'class_background_share', 'class_steps', 'class_guidance_scale',
               'sample_steps', 'guidance_scale', 'scheduler', 'seed'):
         p.add_argument('--' + k.replace('_', '-'), type=int if k == 'caption_dropout_max_timestep' else type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
-    p.add_argument('--distill-prior', action=argparse.BooleanOptionalAction, default=D['distill_prior'], help=f"as in dreambooth_nb demo (default {D['distill_prior']})")
-    p.add_argument('--cap-identifier-norm', action=argparse.BooleanOptionalAction, default=D['cap_identifier_norm'], help=f"as in dreambooth_nb demo (default {D['cap_identifier_norm']})")
+    for k in ('distill_prior', 'cap_identifier_norm'):
+        p.add_argument('--' + k.replace('_', '-'), action=argparse.BooleanOptionalAction, default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
     p.add_argument('--num-samples', type=int, default=24, help='samples per prompt (each recontextualisation prompt gets as many)')
     p.add_argument('--no-pp', action='store_true', help='also train without prior preservation, for comparison')
     p.add_argument('--out', default=None, help='keep the runs and a grid of each model\'s samples in this folder (default: a temporary folder)')
