@@ -23,7 +23,7 @@ from .shapes_geometry import judge_image, background_colour, shows_subject, look
 from .shapes_eval import load_evaluator
 
 # %% auto #0
-__all__ = ['IDENTIFIER', 'CLASS_NOUN', 'FIGURE_NAMES', 'instance_prompt', 'class_prompt', 'recontext_prompts',
+__all__ = ['IDENTIFIER', 'CLASS_NOUN', 'FIGURE_NAMES', 'instance_prompt', 'class_prompt', 'recontext_prompts', 'with_article',
            'recontext_backgrounds', 'write_instance_images', 'read_subject', 'read_instance_folder', 'write_captioned',
            'class_prompts', 'sample_prompt', 'colour_diversity', 'embedding_similarity', 'learning_figures',
            'figures_table', 'fine_tune', 'labelled_grid', 'demo', 'components_at', 'learning_curve', 'demo_parser',
@@ -47,8 +47,13 @@ def recontext_prompts(backgrounds:list[str], # background colours
                       noun:str=CLASS_NOUN, # the class noun
                      ) -> list[str]:
     "Prompts that put the subject somewhere new: 'a photo of sks heart on a red background', ..."
-    # phrased exactly as ShapesWorld's captions (`shapes_world.caption`), which the base model was trained on
+    # phrased exactly as ShapesWorld's captions (`shapes_world.caption`), which the base model was trained on: always
+    # 'a', even before a vowel ('on a orange background'), since those are the words it knows
     return [f'{instance_prompt(noun)} on a {b} background' for b in backgrounds]
+
+def with_article(words:str) -> str:
+    "`words` after 'a' or 'an', for messages to people (the model's prompts keep the world's 'a')."
+    return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"
 
 def recontext_backgrounds(subject:dict, # the subject's attributes
                           shown:list[str], # the backgrounds the instance images show
@@ -112,7 +117,7 @@ def write_captioned(images:list[Image.Image], # the instance images
 # %% ../nbs/08_demo.ipynb #d9e64b37
 def class_prompts(noun:str=CLASS_NOUN, # the class noun
                   n:int=100, # how many class images
-                  background_share:float=0.5, # share of prompts that name a background ('a photo of a heart on a red background')
+                  background_share:float=0.0, # share of prompts that name a background (the demo's default: none) ('a photo of a heart on a red background')
                  ) -> list[str]:
     "The prompts of `n` class images: the bare class prompt, and a share with each background in turn."
     k = round(n * background_share); bgs = list(BACKGROUND_ORDER)
@@ -212,7 +217,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
               steps:int=1000, # optimisation steps
               learning_rate:float=5e-5, # constant learning rate
               batch_size:int=4, # instance images per step (as many class images are added with prior preservation)
-              prior_loss_weight:float=1.0, # λ; 0 trains without prior preservation
+              prior_loss_weight:float=2.0, # λ (the paper's is 1); 0 trains without prior preservation
               distill_prior:bool=True, # prior preservation's target: the frozen base model's prediction (False: the class image's noise, the paper's)
               num_class_images:int=100, # class images to use
               bare_prompt_prob:float=0.3, # share of captioned instance examples trained with the bare instance prompt
@@ -286,7 +291,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          text_encoder_lr:float=3e-3, # the text encoder's learning rate (constant)
          cap_identifier_norm:bool=True, # keep the identifier's embedding no longer than the prompt's other words
          batch_size:int=4, # instance images per training step (plus as many class images)
-         prior_loss_weight:float=1.0, # λ of the prior-preservation loss (0: plain fine-tuning)
+         prior_loss_weight:float=2.0, # λ of the prior-preservation loss (the paper's is 1; 0: plain fine-tuning)
          distill_prior:bool=True, # prior preservation's target: the frozen base model's prediction (True) or the class image's noise (False, the paper's)
          bare_prompt_prob:float=0.3, # share of instance examples trained with the bare prompt instead of their caption
          caption_dropout_prob:float=0.0, # share of instance examples trained with the empty prompt (class examples: the next)
@@ -328,7 +333,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
             f'each captioned with its background (its own {CAPTION_EXT} caption where it had one), copied to {out / "instance"}.')
     else:
         sub = drawn; inst_files = write_instance_images(out / 'instance', sub, 5, seed)
-        say(f'1. Drew {len(inst_files)} instance images of the subject, a {describe_subject(sub)}, into {out / "instance"}, '
+        say(f'1. Drew {len(inst_files)} instance images of the subject, {with_article(describe_subject(sub))}, into {out / "instance"}, '
             f'each with its caption, e.g. "{(inst_files[0].with_suffix(CAPTION_EXT)).read_text().strip()}".')
     noun = sub['shape']; real = [Image.open(f).convert('RGB') for f in inst_files]
     shown = [background_colour(im) for im in real]
