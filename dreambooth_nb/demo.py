@@ -117,7 +117,7 @@ def write_captioned(images:list[Image.Image], # the instance images
 # %% ../nbs/08_demo.ipynb #d9e64b37
 def class_prompts(noun:str=CLASS_NOUN, # the class noun
                   n:int=100, # how many class images
-                  background_share:float=0.0, # share of prompts that name a background (the demo's default: none) ('a photo of a heart on a red background')
+                  background_share:float=0.0, # share of prompts that name a background, 'a photo of a heart on a red background' (the demo's: none)
                  ) -> list[str]:
     "The prompts of `n` class images: the bare class prompt, and a share with each background in turn."
     k = round(n * background_share); bgs = list(BACKGROUND_ORDER)
@@ -227,6 +227,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
               text_encoder_lr:float|None=3e-3, # the text encoder's learning rate (None: `learning_rate`)
               cap_identifier_norm:bool=True, # with 'identifier': keep its embedding no longer than the prompt's other words
               seed:int=0, # the training seed
+              progress:bool=True, # show the training progress bar
               **kw, # more `DreamBoothConfig` fields
              ) -> tuple[Components, dict]:
     "DreamBooth-train a copy of `base`; return (the trained model, `train`'s result)."
@@ -244,7 +245,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
                            train_batch_size=batch_size, max_train_steps=steps, learning_rate=learning_rate,
                            lr_scheduler='constant', lr_warmup_steps=0, **kw)
     comps = copy.deepcopy(base) if isinstance(base, Components) else None
-    res = train(cfg, components=comps)
+    res = train(cfg, components=comps, progress=progress)
     trained = load_components(res['model_dir'], device=comps.device if comps is not None else None)
     return trained, res
 
@@ -370,7 +371,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
                              class_caption_dropout_prob=class_caption_dropout_prob,
                              caption_dropout_max_timestep=caption_dropout_max_timestep,
                              distill_prior=distill_prior,
-                             train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm)
+                             train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm,
+                             progress=progress)
     t_train = time.time() - t_train
     say(f'   Trained in {t_train:.0f}s; final loss {res["losses"][-1]:.4f}. Model: {out / "model"}')
     say(f'4. Sampling the fine-tuned model ({sum(prompts.values())} images)...')

@@ -365,6 +365,7 @@ def training_step(c:Components, # the model (UNet possibly wrapped by accelerate
 def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig`)
           stop_after:int|None=None, # stop after this global step as if interrupted (no final export)
           components:Components|None=None, # use these instead of loading `pretrained_model_name_or_path`
+          progress:bool=True, # show the progress bar (on the main process)
          ) -> dict:
     "Train DreamBooth; return {output_dir, global_step, losses, checkpoints, seconds, ...}."
     from accelerate import Accelerator
@@ -446,7 +447,7 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
     scored = lambda: ev is not None and acc.is_main_process
     if scored() and not ev['runs']: score_step(acc, live, ev, 0, 'base', cfg)   # the model before training: the reference for PRES
     # --- the loop ---
-    bar = tqdm(total=max_steps, initial=global_step, desc='DreamBooth', disable=not acc.is_local_main_process, dynamic_ncols=True)
+    bar = tqdm(total=max_steps, initial=global_step, desc='DreamBooth', disable=not (progress and acc.is_local_main_process), dynamic_ncols=True)
     unet.train()
     if te is not None: te.train()
     t0, start_step, checkpoints = time.time(), global_step, []

@@ -14,7 +14,9 @@ def test_demo_command_writes_grid_model_and_figures(tmp_path, capsys):
     assert len(image_files(out / 'instance')) == 5 and len(image_files(out / 'class')) == 3
     figs = json.loads((out / 'figures.json').read_text())['figures']
     assert figs['after']['n_class_samples'] == 3 and 0 <= figs['after']['subject_fidelity'] <= 1
-    assert 'the subject (outline, colour, pattern)' in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert 'the subject (outline, colour, pattern)' in cap.out
+    assert 'DreamBooth:' not in cap.err and 'sampling' not in cap.err   # --no-progress hides every bar, the training one too
     # run again with other class-image settings: the demo replaces its own class folder instead of stopping
     rc = cli_main(['demo', '--model', str(tmp_path / 'base'), '--out-dir', str(out), '--steps', '1', '--num-class-images', '3',
                    '--class-steps', '3', '--class-guidance-scale', '1', '--num-samples', '2', '--recontext-samples', '1', '--sample-steps', '2', '--no-progress'])
