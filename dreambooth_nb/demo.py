@@ -19,7 +19,7 @@ from .data import DataError, load_images, image_prompts, CAPTION_EXT
 from .train import train
 from .shapes_world import (SUBJECT, SHAPES, COLOURS, BACKGROUND_ORDER, caption, subject_instances, subject_colours,
                                         parse_subject, describe_subject, draw)
-from .shapes_geometry import judge_image, background_colour, shows_subject, looks_like_subject, MIN_IOU, MIN_PATTERN_SHARE
+from .shapes_geometry import judge_images, background_colour, shows_subject, looks_like_subject, MIN_IOU, MIN_PATTERN_SHARE
 from .shapes_eval import load_evaluator
 
 # %% auto #0
@@ -81,7 +81,7 @@ def read_subject(images:list[Image.Image], # the instance images
                  noun:str, # the class noun (the subject's shape)
                 ) -> dict:
     "The subject's attributes, read off its images by the palette (main colour, pattern colour) and the evaluator (pattern)."
-    js = [judge_image(im) for im in images]
+    js = judge_images(images)
     colour = Counter(j['colour'] for j in js).most_common(1)[0][0]
     shares = {c: float(np.mean([j['colour_shares'][c] for j in js])) for c in COLOURS if c != colour}   # real drawings are crisp: the nearest palette colour
     pc = max(shares, key=shares.get)
@@ -169,7 +169,8 @@ def learning_figures(samples:dict[str, list[Image.Image]], # samples by prompt
                     ) -> dict:
     "Subject fidelity, recontextualisation, class shape and drift by geometry and palette; embedding similarity by the evaluator."
     noun = subject['shape']; share = lambda xs: float(np.mean(xs)) if len(xs) else float('nan')
-    js = {p: [judge_image(im) for im in ims] for p, ims in samples.items()}
+    judged = iter(judge_images([im for ims in samples.values() for im in ims]))   # all at once, on every core
+    js = {p: [next(judged) for _ in ims] for p, ims in samples.items()}
     inst, cls = js[instance_prompt(noun)], js[class_prompt(noun)]
     ctx = [shows_subject(j, subject, b) for b, p in zip(backgrounds, recontext_prompts(backgrounds, noun)) if p in js for j in js[p]]
     ndist, ent = colour_diversity([j['colour'] for j in cls])

@@ -8,11 +8,13 @@ import math
 from functools import lru_cache
 import numpy as np
 from PIL import Image
+from fastcore.basics import defaults
+from fastcore.parallel import parallel
 from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, PATTERNS, Attrs, shape_mask
 
 # %% auto #0
 __all__ = ['SYMMETRY', 'MIN_IOU', 'MIN_PATTERN_SHARE', 'fill_small_holes', 'segment', 'fit_shape', 'erode', 'nearest_colour',
-           'judge_image', 'background_colour', 'looks_like_subject', 'shows_subject', 'vae_round_trip',
+           'judge_image', 'background_colour', 'judge_images', 'looks_like_subject', 'shows_subject', 'vae_round_trip',
            'vae_round_trip_iou', 'vae_round_trip_kept', 'fit_overlay']
 
 # %% ../nbs/02c_shapes_geometry.ipynb #a3898f07
@@ -109,6 +111,14 @@ def background_colour(im:Image.Image, # a ShapesWorld image
     "The palette name of `im`'s background (its border's median colour): the cheap part of `judge_image`, no outline fitting."
     return _background_name(segment(im)[1])
 
+# %% ../nbs/02c_shapes_geometry.ipynb #9b0f4e21
+def judge_images(ims:list[Image.Image], # ShapesWorld images
+                 n_workers:int|None=None, # processes (None: one per core; 0: here, one after another)
+                ) -> list[dict]:
+    "`judge_image` of each of `ims`, spread over the machine's cores."
+    if n_workers is None: n_workers = defaults.cpus if len(ims) >= 16 else 0   # a pool costs more than it saves on a few images
+    return list(parallel(judge_image, ims, n_workers=n_workers, chunksize=4))
+
 # %% ../nbs/02c_shapes_geometry.ipynb #7540c371
 MIN_IOU = 0.7 # a shape drawn this well counts as that shape
 MIN_PATTERN_SHARE = 0.08 # a pattern colour on this share of the object counts as visibly present
@@ -161,7 +171,7 @@ def vae_round_trip_kept(vae, # a ShapesWorld `AutoencoderKL`
                        ) -> dict[str, float]:
     "Share of VAE round trips of `n` random drawings with each pattern that still show the object: outline, both colours, background."
     from dataclasses import asdict
-    return {pat: float(np.mean([shows_subject(judge_image(im), asdict(a), a.background) for im, a in zip(ims, attrs)]))
+    return {pat: float(np.mean([shows_subject(j, asdict(a), a.background) for j, a in zip(judge_images(ims), attrs)]))
             for pat, attrs, ims in _round_trips(vae, 'pattern', patterns, n, seed)}
 
 # %% ../nbs/02c_shapes_geometry.ipynb #8bce46f6

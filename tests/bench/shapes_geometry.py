@@ -19,7 +19,7 @@ import numpy as np, torch
 from dreambooth_nb.models import load_components
 from dreambooth_nb.sampler import sample
 from dreambooth_nb.shapes_world import SHAPES, random_attrs, caption
-from dreambooth_nb.shapes_geometry import judge_image, vae_round_trip_iou, vae_round_trip_kept
+from dreambooth_nb.shapes_geometry import judge_images, vae_round_trip_iou, vae_round_trip_kept
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,14 +34,14 @@ def main(argv=None):
     print(f"{'prompt':<28}{'best fit is the shape':>22}{'mean IoU':>10}{'VAE round trip':>16}{'IoU / round trip':>18}  met (>=85%, >=0.90)")
     ok = True
     for s in SHAPES:
-        js = [judge_image(im) for im in sample(c, [f'a photo of a {s}'] * a.n, guidance_scale=a.guidance, num_inference_steps=a.steps,
-                                                 scheduler='ddim', seed=seeds(a.n))]
+        js = judge_images(sample(c, [f'a photo of a {s}'] * a.n, guidance_scale=a.guidance, num_inference_steps=a.steps,
+                                 scheduler='ddim', seed=seeds(a.n)))
         best, iou = np.mean([j['shape'] == s for j in js]), np.mean([j['ious'][s] for j in js])
         met = best >= 0.85 and iou / rt[s] >= 0.9; ok &= met
         print(f"{'a photo of a ' + s:<28}{best:>22.0%}{iou:>10.3f}{rt[s]:>16.3f}{iou / rt[s]:>18.2f}  {'yes' if met else 'NO'}", flush=True)
     rng = random.Random(a.seed); attrs = [random_attrs(rng) for _ in range(a.n_named)]
-    js = [judge_image(im) for im in sample(c, [caption(x) for x in attrs], guidance_scale=a.guidance, num_inference_steps=a.steps,
-                                             scheduler='ddim', seed=seeds(a.n_named))]
+    js = judge_images(sample(c, [caption(x) for x in attrs], guidance_scale=a.guidance, num_inference_steps=a.steps,
+                             scheduler='ddim', seed=seeds(a.n_named)))
     shape = np.mean([j['shape'] == x.shape for j, x in zip(js, attrs)]); ok &= shape >= 0.9
     print(f"\ncolour-named prompts ({a.n_named}): right shape by outline {shape:.0%} (target >= 90%: {'yes' if shape >= 0.9 else 'NO'}), "
           f"colour {np.mean([j['colour'] == x.colour for j, x in zip(js, attrs)]):.0%}, "
