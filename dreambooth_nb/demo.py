@@ -23,11 +23,11 @@ from .shapes_geometry import judge_images, background_colour, shows_subject, loo
 from .shapes_eval import load_evaluator
 
 # %% auto #0
-__all__ = ['IDENTIFIER', 'CLASS_NOUN', 'FIGURE_NAMES', 'instance_prompt', 'class_prompt', 'recontext_prompts', 'with_article',
-           'recontext_backgrounds', 'write_instance_images', 'read_subject', 'read_instance_folder', 'write_captioned',
-           'class_prompts', 'sample_prompt', 'colour_diversity', 'embedding_similarity', 'learning_figures',
-           'figures_table', 'fine_tune', 'labelled_grid', 'demo', 'components_at', 'learning_curve', 'demo_parser',
-           'demo_main']
+__all__ = ['IDENTIFIER', 'CLASS_NOUN', 'FIGURE_NAMES', 'RECIPE', 'instance_prompt', 'class_prompt', 'recontext_prompts',
+           'with_article', 'recontext_backgrounds', 'write_instance_images', 'read_subject', 'read_instance_folder',
+           'write_captioned', 'class_prompts', 'sample_prompt', 'colour_diversity', 'embedding_similarity',
+           'learning_figures', 'figures_table', 'fine_tune', 'labelled_grid', 'demo', 'components_at', 'learning_curve',
+           'demo_parser', 'demo_main']
 
 # %% ../nbs/08_demo.ipynb #ad4e971b
 IDENTIFIER = 'sks'
@@ -210,23 +210,27 @@ def figures_table(columns:dict[str, dict], # figures by column title, e.g. {'bef
     return '\n'.join(lines)
 
 # %% ../nbs/08_demo.ipynb #44c0007f
+# the recipe this chapter measures, set once: `fine_tune`'s defaults and `demo`'s
+RECIPE = dict(steps=750, learning_rate=5e-5, batch_size=4, prior_loss_weight=2.0, distill_prior=True, num_class_images=100,
+              bare_prompt_prob=0.3, train_text_encoder='identifier', text_encoder_lr=3e-3, cap_identifier_norm=True)
+
 def fine_tune(base:Components|str, # the base model (it is not modified) or its folder/name
               out_dir:str|Path, # the trained model's folder
               instance_dir:str|Path, # the subject's images (with their NAME.txt captions, if any)
               class_dir:str|Path|None=None, # the class images (needed when prior_loss_weight > 0)
               noun:str=CLASS_NOUN, # the class noun
-              steps:int=1000, # optimisation steps
-              learning_rate:float=5e-5, # constant learning rate
-              batch_size:int=4, # instance images per step (as many class images are added with prior preservation)
-              prior_loss_weight:float=2.0, # λ (the paper's is 1); 0 trains without prior preservation
-              distill_prior:bool=True, # prior preservation's target: the frozen base model's prediction (False: the class image's noise, the paper's)
-              num_class_images:int=100, # class images to use
-              bare_prompt_prob:float=0.3, # share of captioned instance examples trained with the bare instance prompt
+              steps:int=RECIPE['steps'], # optimisation steps
+              learning_rate:float=RECIPE['learning_rate'], # constant learning rate
+              batch_size:int=RECIPE['batch_size'], # instance images per step (as many class images are added with prior preservation)
+              prior_loss_weight:float=RECIPE['prior_loss_weight'], # λ (the paper's is 1); 0 trains without prior preservation
+              distill_prior:bool=RECIPE['distill_prior'], # prior preservation's target: the frozen base model's prediction (False: the class image's noise, the paper's)
+              num_class_images:int=RECIPE['num_class_images'], # class images to use
+              bare_prompt_prob:float=RECIPE['bare_prompt_prob'], # share of captioned instance examples trained with the bare instance prompt
               caption_dropout_prob:float=0.0, # share of instance and class examples trained with the empty prompt
               class_caption_dropout_prob:float|None=None, # share of class examples trained with the empty prompt (None: `caption_dropout_prob`)
-              train_text_encoder:bool|str='identifier', # 'identifier': only the identifier's token embedding trains with the UNet; True: the whole text encoder; False: the UNet alone
-              text_encoder_lr:float|None=3e-3, # the text encoder's learning rate (None: `learning_rate`)
-              cap_identifier_norm:bool=True, # with 'identifier': keep its embedding no longer than the prompt's other words
+              train_text_encoder:bool|str=RECIPE['train_text_encoder'], # 'identifier': only the identifier's token embedding trains with the UNet; True: the whole text encoder; False: the UNet alone
+              text_encoder_lr:float|None=RECIPE['text_encoder_lr'], # the text encoder's learning rate (None: `learning_rate`)
+              cap_identifier_norm:bool=RECIPE['cap_identifier_norm'], # with 'identifier': keep its embedding no longer than the prompt's other words
               seed:int=0, # the training seed
               progress:bool=True, # show the training progress bar
               **kw, # more `DreamBoothConfig` fields
@@ -287,19 +291,19 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          subject:str|None=None, # a subject in the world's words, e.g. 'orange striped square' (default: a green heart with yellow dots)
          instance_dir:str|Path|None=None, # or a folder of your own 64×64 drawings of one subject (with `class_noun`)
          class_noun:str|None=None, # the class noun of `instance_dir`'s subject: one of the world's shapes
-         steps:int=1000, # training steps
-         learning_rate:float=5e-5, # training learning rate (constant)
-         train_text_encoder:bool|str='identifier', # 'identifier': the identifier's token embedding learns what `sks` means; True: the whole text encoder; False: neither
-         text_encoder_lr:float=3e-3, # the text encoder's learning rate (constant)
-         cap_identifier_norm:bool=True, # keep the identifier's embedding no longer than the prompt's other words
-         batch_size:int=4, # instance images per training step (plus as many class images)
-         prior_loss_weight:float=2.0, # λ of the prior-preservation loss (the paper's is 1; 0: plain fine-tuning)
-         distill_prior:bool=True, # prior preservation's target: the frozen base model's prediction (True) or the class image's noise (False, the paper's)
-         bare_prompt_prob:float=0.3, # share of instance examples trained with the bare prompt instead of their caption
+         steps:int=RECIPE['steps'], # training steps
+         learning_rate:float=RECIPE['learning_rate'], # training learning rate (constant)
+         train_text_encoder:bool|str=RECIPE['train_text_encoder'], # 'identifier': the identifier's token embedding learns what `sks` means; True: the whole text encoder; False: neither
+         text_encoder_lr:float=RECIPE['text_encoder_lr'], # the text encoder's learning rate (constant)
+         cap_identifier_norm:bool=RECIPE['cap_identifier_norm'], # keep the identifier's embedding no longer than the prompt's other words
+         batch_size:int=RECIPE['batch_size'], # instance images per training step (plus as many class images)
+         prior_loss_weight:float=RECIPE['prior_loss_weight'], # λ of the prior-preservation loss (the paper's is 1; 0: plain fine-tuning)
+         distill_prior:bool=RECIPE['distill_prior'], # prior preservation's target: the frozen base model's prediction (True) or the class image's noise (False, the paper's)
+         bare_prompt_prob:float=RECIPE['bare_prompt_prob'], # share of instance examples trained with the bare prompt instead of their caption
          caption_dropout_prob:float=0.0, # share of instance examples trained with the empty prompt (class examples: the next)
          class_caption_dropout_prob:float=0.0, # share of class examples trained with the empty prompt (prior preservation for guidance)
          caption_dropout_max_timestep:int|None=None, # caption dropout only on examples noised below this timestep (None: at every one)
-         num_class_images:int=100, # class images to generate and train on
+         num_class_images:int=RECIPE['num_class_images'], # class images to generate and train on
          class_background_share:float=0.0, # share of class prompts that name a background
          class_steps:int=20, # sampler steps for the class images
          class_guidance_scale:float=7.5, # guidance for the class images (1: none, the model's own conditional samples)
