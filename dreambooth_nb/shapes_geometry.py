@@ -14,8 +14,8 @@ from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, PATTERNS, Attrs, shape_m
 
 # %% auto #0
 __all__ = ['SYMMETRY', 'MIN_IOU', 'MIN_PATTERN_SHARE', 'fill_small_holes', 'segment', 'fit_shape', 'erode', 'nearest_colour',
-           'judge_image', 'background_colour', 'judge_images', 'looks_like_subject', 'shows_subject', 'vae_round_trip',
-           'vae_round_trip_iou', 'vae_round_trip_kept', 'fit_overlay']
+           'object_pixels', 'judge_image', 'background_colour', 'judge_images', 'looks_like_subject', 'shows_subject',
+           'vae_round_trip', 'vae_round_trip_iou', 'vae_round_trip_kept', 'fit_overlay']
 
 # %% ../nbs/02c_shapes_geometry.ipynb #a3898f07
 def _rgb(im:Image.Image) -> np.ndarray: return np.asarray(im.convert('RGB'), dtype=np.float32)
@@ -88,6 +88,13 @@ def nearest_colour(rgb:np.ndarray, # (..., 3) RGB values
     P = np.array(list(palette.values()), np.float32)
     return np.linalg.norm(np.asarray(rgb, np.float32)[..., None, :] - P, axis=-1).argmin(-1)
 
+def object_pixels(im:Image.Image, # a ShapesWorld image
+                  mask:np.ndarray, # its object's mask, from `segment`
+                 ) -> np.ndarray:
+    "(N,3) RGB values of the object's inside: the mask less its anti-aliased edge (the whole mask if that leaves under 8 pixels)."
+    inner = erode(mask)
+    return _rgb(im)[inner if inner.sum() >= 8 else mask]
+
 def judge_image(im:Image.Image, # a ShapesWorld image
                ) -> dict:
     "What geometry and the palette read off `im`: shape (best-fitting outline), its IoU, angle and size, every shape's IoU, colour, colour shares, second-colour shares, background."
@@ -95,8 +102,7 @@ def judge_image(im:Image.Image, # a ShapesWorld image
     fits = {s: fit_shape(mask, s) for s in SHAPES}
     ious = {s: f[0] for s, f in fits.items()}
     shape = max(ious, key=ious.get)
-    inner = erode(mask); inner = inner if inner.sum() >= 8 else mask
-    px = _rgb(im)[inner]; idx = nearest_colour(px) if inner.any() else np.zeros(0, int)
+    px = object_pixels(im, mask); idx = nearest_colour(px) if len(px) else np.zeros(0, int)
     shares = {k: float((idx == i).mean()) if len(idx) else 0.0 for i, k in enumerate(COLOURS)}
     colour = max(shares, key=shares.get)
     d = {k: np.linalg.norm(px - np.array(v, np.float32), axis=-1) for k, v in COLOURS.items()}

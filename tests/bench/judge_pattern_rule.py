@@ -16,18 +16,17 @@ A colour passes when its share of the object's inside reaches `MIN_PATTERN_SHARE
 import argparse, itertools, random, time
 import numpy as np
 from dreambooth_nb.shapes_world import Attrs, draw, COLOURS, BACKGROUNDS, SHAPES, PATTERNS
-from dreambooth_nb.shapes_geometry import segment, erode, _rgb, MIN_PATTERN_SHARE, vae_round_trip
+from dreambooth_nb.shapes_geometry import segment, object_pixels, nearest_colour, MIN_PATTERN_SHARE, vae_round_trip
 
-NAMES = list(COLOURS); PAL = np.array([COLOURS[k] for k in NAMES], np.float32)
+NAMES = list(COLOURS)
 RULES = ('second_shares (today)', 'nearest colour', 'main-to-pattern line')
 
 def rule_shares(im, main):
     "{colour: (share under each rule)} for every colour but `main`, over the object's eroded inside."
-    mask, _ = segment(im); inner = erode(mask); inner = inner if inner.sum() >= 8 else mask
-    px = _rgb(im)[inner]
+    px = object_pixels(im, segment(im)[0])
     if not len(px): return {k: (0.0,) * len(RULES) for k in NAMES if k != main}
     M = np.array(COLOURS[main], np.float32); dM = np.linalg.norm(px - M, axis=-1)
-    near = np.linalg.norm(px[:, None] - PAL, axis=-1).argmin(-1)
+    near = nearest_colour(px)
     out = {}
     for k in NAMES:
         if k == main: continue
