@@ -14,8 +14,8 @@ from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, PATTERNS, Attrs, shape_m
 
 # %% auto #0
 __all__ = ['SYMMETRY', 'MIN_IOU', 'MIN_PATTERN_SHARE', 'fill_small_holes', 'segment', 'fit_shape', 'erode', 'nearest_colour',
-           'object_pixels', 'judge_image', 'background_colour', 'judge_images', 'looks_like_subject', 'shows_subject',
-           'vae_round_trip', 'vae_round_trip_iou', 'vae_round_trip_kept', 'fit_overlay']
+           'object_pixels', 'pattern_shares', 'judge_image', 'background_colour', 'judge_images', 'looks_like_subject',
+           'shows_subject', 'vae_round_trip', 'vae_round_trip_iou', 'vae_round_trip_kept', 'fit_overlay']
 
 # %% ../nbs/02c_shapes_geometry.ipynb #a3898f07
 def _rgb(im:Image.Image) -> np.ndarray: return np.asarray(im.convert('RGB'), dtype=np.float32)
@@ -95,9 +95,22 @@ def object_pixels(im:Image.Image, # a ShapesWorld image
     inner = erode(mask)
     return _rgb(im)[inner if inner.sum() >= 8 else mask]
 
+def pattern_shares(px:np.ndarray, # (N,3) RGB values of an object's inside
+                   colour:str, # the object's main colour
+                   palette:dict=COLOURS, # name -> RGB
+                  ) -> dict[str, float]:
+    "For every other palette colour C: the share of `px` on the way from `colour` to C, past halfway and near that line."
+    M = np.array(palette[colour], np.float32); out = {}
+    for k, rgb in palette.items():
+        if k == colour: continue
+        v = np.array(rgb, np.float32) - M
+        t = ((px - M) @ v) / (v @ v); off = np.linalg.norm(px - M - t[:, None] * v, axis=-1)
+        out[k] = float(((t > 0.5) & (off < 0.25 * np.linalg.norm(v))).mean()) if len(px) else 0.0
+    return out
+
 def judge_image(im:Image.Image, # a ShapesWorld image
                ) -> dict:
-    "What geometry and the palette read off `im`: shape (best-fitting outline), its IoU, angle and size, every shape's IoU, colour, colour shares, second-colour shares, background."
+    "What geometry and the palette read off `im`: shape (best-fitting outline), its IoU, angle and size, every shape's IoU, colour, colour shares, pattern-colour shares, background."
     mask, bg = segment(im)
     fits = {s: fit_shape(mask, s) for s in SHAPES}
     ious = {s: f[0] for s, f in fits.items()}
@@ -105,10 +118,8 @@ def judge_image(im:Image.Image, # a ShapesWorld image
     px = object_pixels(im, mask); idx = nearest_colour(px) if len(px) else np.zeros(0, int)
     shares = {k: float((idx == i).mean()) if len(idx) else 0.0 for i, k in enumerate(COLOURS)}
     colour = max(shares, key=shares.get)
-    d = {k: np.linalg.norm(px - np.array(v, np.float32), axis=-1) for k, v in COLOURS.items()}
-    second = {k: float((d[k] < d[colour]).mean()) if len(px) else 0.0 for k in COLOURS if k != colour}
     return dict(shape=shape, iou=ious[shape], ious=ious, angle=fits[shape][1], size=fits[shape][2], colour=colour,
-                colour_shares=shares, second_shares=second, background=_background_name(bg), object_share=float(mask.mean()))
+                colour_shares=shares, pattern_shares=pattern_shares(px, colour), background=_background_name(bg), object_share=float(mask.mean()))
 
 def _background_name(bg:np.ndarray) -> str: return list(BACKGROUNDS)[int(nearest_colour(bg, BACKGROUNDS))]
 
@@ -134,7 +145,7 @@ def looks_like_subject(j:dict, # from `judge_image`
                       ) -> bool:
     "The subject's colours: its main colour, and its pattern's second colour visibly present."
     return j['colour'] == subject['colour'] and (subject.get('pattern', 'plain') == 'plain'
-                                                 or j['second_shares'][subject['pattern_colour']] >= MIN_PATTERN_SHARE)
+                                                 or j['pattern_shares'][subject['pattern_colour']] >= MIN_PATTERN_SHARE)
 
 def shows_subject(j:dict, # from `judge_image`
                   subject:dict, # shape, colour, pattern, pattern_colour

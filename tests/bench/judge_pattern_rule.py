@@ -4,10 +4,11 @@ Draws every main colour × pattern colour × patterned kind (3 random drawings e
 round trip (what any sample of the model can at best look like), and prints, for three rules, how often the drawn
 pattern colour passes (should be ~100%) and how often another colour passes in its place (should be ~0%):
 
-- `second_shares` (the judge's rule today): a pixel of the object's inside counts for colour C if it is nearer C than
-  the main colour;
+- nearer than the main colour (the judge's first rule): a pixel of the object's inside counts for colour C if it is
+  nearer C than the main colour;
 - nearest colour: a pixel counts for C if C is its nearest palette colour;
-- main-to-pattern line: a pixel counts for C if it lies near the line from the main colour to C, past halfway.
+- main-to-pattern line (`pattern_shares`, the judge's rule now): a pixel counts for C if it lies near the line from the
+  main colour to C, past halfway.
 
 A colour passes when its share of the object's inside reaches `MIN_PATTERN_SHARE`.
 
@@ -16,25 +17,19 @@ A colour passes when its share of the object's inside reaches `MIN_PATTERN_SHARE
 import argparse, itertools, random, time
 import numpy as np
 from dreambooth_nb.shapes_world import Attrs, draw, COLOURS, BACKGROUNDS, SHAPES, PATTERNS
-from dreambooth_nb.shapes_geometry import segment, object_pixels, nearest_colour, MIN_PATTERN_SHARE, vae_round_trip
+from dreambooth_nb.shapes_geometry import segment, object_pixels, nearest_colour, pattern_shares, MIN_PATTERN_SHARE, vae_round_trip
 
 NAMES = list(COLOURS)
-RULES = ('second_shares (today)', 'nearest colour', 'main-to-pattern line')
+RULES = ('nearer than main', 'nearest colour', 'line (the judge\'s)')
 
 def rule_shares(im, main):
     "{colour: (share under each rule)} for every colour but `main`, over the object's eroded inside."
     px = object_pixels(im, segment(im)[0])
     if not len(px): return {k: (0.0,) * len(RULES) for k in NAMES if k != main}
-    M = np.array(COLOURS[main], np.float32); dM = np.linalg.norm(px - M, axis=-1)
-    near = nearest_colour(px)
-    out = {}
-    for k in NAMES:
-        if k == main: continue
-        C = np.array(COLOURS[k], np.float32); v = C - M
-        t = ((px - M) @ v) / (v @ v); perp = np.linalg.norm(px - M - t[:, None] * v, axis=-1)
-        out[k] = (float((np.linalg.norm(px - C, axis=-1) < dM).mean()), float((near == NAMES.index(k)).mean()),
-                  float(((t > 0.5) & (perp < 0.25 * np.linalg.norm(v))).mean()))
-    return out
+    dM = np.linalg.norm(px - np.array(COLOURS[main], np.float32), axis=-1)
+    near, line = nearest_colour(px), pattern_shares(px, main)
+    return {k: (float((np.linalg.norm(px - np.array(COLOURS[k], np.float32), axis=-1) < dM).mean()),
+                float((near == NAMES.index(k)).mean()), line[k]) for k in NAMES if k != main}
 
 def drawings(n, seed=0):
     "(attrs, image) for `n` random drawings of every main colour × pattern colour × patterned kind."
