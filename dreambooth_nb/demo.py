@@ -212,7 +212,7 @@ def figures_table(columns:dict[str, dict], # figures by column title, e.g. {'bef
 # %% ../nbs/08_demo.ipynb #44c0007f
 # the recipe this chapter measures, set once: `fine_tune`'s defaults and `demo`'s
 RECIPE = dict(steps=750, learning_rate=5e-5, batch_size=4, prior_loss_weight=2.0, distill_prior=True, num_class_images=100,
-              bare_prompt_prob=0.3, train_text_encoder='identifier', text_encoder_lr=3e-3, cap_identifier_norm=True)
+              bare_prompt_prob=0.3, train_text_encoder='identifier', text_encoder_lr=3e-3, cap_identifier_norm=True, snr_gamma=5.0)
 
 def fine_tune(base:Components|str, # the base model (it is not modified) or its folder/name
               out_dir:str|Path, # the trained model's folder
@@ -231,6 +231,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
               train_text_encoder:bool|str=RECIPE['train_text_encoder'], # 'identifier': only the identifier's token embedding trains with the UNet; True: the whole text encoder; False: the UNet alone
               text_encoder_lr:float|None=RECIPE['text_encoder_lr'], # the text encoder's learning rate (None: `learning_rate`)
               cap_identifier_norm:bool=RECIPE['cap_identifier_norm'], # with 'identifier': keep its embedding no longer than the prompt's other words
+              snr_gamma:float|None=RECIPE['snr_gamma'], # min-SNR γ: the instance loss's weight is min(SNR, γ)/SNR at each timestep (None or 0: plain MSE)
               seed:int=0, # the training seed
               progress:bool=True, # show the training progress bar
               **kw, # more `DreamBoothConfig` fields
@@ -247,7 +248,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
                            train_text_encoder=train_text_encoder is True, train_identifier_embedding=train_text_encoder == 'identifier',
                            text_encoder_lr=text_encoder_lr if train_text_encoder else None,
                            cap_identifier_norm=cap_identifier_norm and train_text_encoder == 'identifier',
-                           train_batch_size=batch_size, max_train_steps=steps, learning_rate=learning_rate,
+                           snr_gamma=snr_gamma or None, train_batch_size=batch_size, max_train_steps=steps, learning_rate=learning_rate,
                            lr_scheduler='constant', lr_warmup_steps=0, **kw)
     comps = copy.deepcopy(base) if isinstance(base, Components) else None
     res = train(cfg, components=comps, progress=progress)
@@ -300,6 +301,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          prior_loss_weight:float=RECIPE['prior_loss_weight'], # λ of the prior-preservation loss (the paper's is 1; 0: plain fine-tuning)
          distill_prior:bool=RECIPE['distill_prior'], # prior preservation's target: the frozen base model's prediction (True) or the class image's noise (False, the paper's)
          bare_prompt_prob:float=RECIPE['bare_prompt_prob'], # share of instance examples trained with the bare prompt instead of their caption
+         snr_gamma:float=RECIPE['snr_gamma'], # min-SNR γ of the instance loss: lightly noised examples weigh min(SNR, γ)/SNR (0: plain MSE)
          caption_dropout_prob:float=0.0, # share of instance examples trained with the empty prompt (class examples: the next)
          class_caption_dropout_prob:float=0.0, # share of class examples trained with the empty prompt (prior preservation for guidance)
          caption_dropout_max_timestep:int|None=None, # caption dropout only on examples noised below this timestep (None: at every one)
@@ -363,6 +365,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     else: say('2. No prior preservation (prior_loss_weight=0): no class images.')
     say(f'3. DreamBooth: {steps} steps, learning rate {learning_rate:g}' + ({'identifier': f' (and the identifier token embedding, at {text_encoder_lr:g})', True: f' (text encoder {text_encoder_lr:g})'}.get(train_text_encoder, ' (UNet only)'))
         + (", its length kept to the prompt's longest other word's" if cap_identifier_norm and train_text_encoder == 'identifier' else '')
+        + (f', the instance loss min-SNR weighted (γ={snr_gamma:g})' if snr_gamma else '')
         + f', batch {batch_size} instance'
         + (f' + {batch_size} class images, λ={prior_loss_weight:g}' + (", the class images' target being the base model's own prediction" if distill_prior else '') if pp else ' images')
         + f'; each instance image trains with its caption, or {bare_prompt_prob:.0%} of the time with "{instance_prompt(noun)}"'
@@ -376,7 +379,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
                              class_caption_dropout_prob=class_caption_dropout_prob,
                              caption_dropout_max_timestep=caption_dropout_max_timestep,
                              distill_prior=distill_prior,
-                             train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm,
+                             train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm, snr_gamma=snr_gamma,
                              progress=progress)
     t_train = time.time() - t_train
     say(f'   Trained in {t_train:.0f}s; final loss {res["losses"][-1]:.4f}. Model: {out / "model"}')
@@ -397,7 +400,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
                                 num_class_images=num_class_images,
                                 class_background_share=class_background_share, class_steps=class_steps, class_guidance_scale=class_guidance_scale, num_samples=num_samples,
                                 sample_steps=sample_steps, guidance_scale=guidance_scale, scheduler=scheduler, seed=seed,
-                                train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm,
+                                train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm, snr_gamma=snr_gamma,
                                 model=str(base.source)))
     tmpf = out / '.figures.json.tmp'
     tmpf.write_text(json.dumps({k: v for k, v in result.items() if k in ('figures', 'seconds', 'train_seconds', 'settings', 'subject', 'recontext_backgrounds')}, indent=1))
@@ -469,6 +472,7 @@ def demo_parser() -> argparse.ArgumentParser:
     p.add_argument('--distill-prior', action=argparse.BooleanOptionalAction, default=D['distill_prior'], help="prior preservation's target: "
                    f"the frozen base model's prediction, or with --no-distill-prior the class image's noise, as in the paper (default: {D['distill_prior']})")
     a('--bare-prompt-prob', float, 'share of instance examples trained with the bare prompt instead of their caption')
+    a('--snr-gamma', float, 'min-SNR γ of the instance loss (lightly noised examples weigh min(SNR, γ)/SNR); 0: plain MSE')
     a('--caption-dropout-prob', float, 'share of instance examples trained with the empty prompt')
     a('--class-caption-dropout-prob', float, 'share of class examples trained with the empty prompt')
     a('--caption-dropout-max-timestep', int, 'caption dropout only on examples noised below this timestep, of 1000')

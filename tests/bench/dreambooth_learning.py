@@ -41,7 +41,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--model', default='shapes-world', help="the base model: 'shapes-world' or a diffusers folder")
     p.add_argument('--subjects', nargs='+', default=list(SUBJECTS), help='subjects in the world\'s words')
-    for k in ('steps', 'learning_rate', 'prior_loss_weight', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'caption_dropout_prob', 'class_caption_dropout_prob',
+    for k in ('steps', 'learning_rate', 'prior_loss_weight', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'snr_gamma', 'caption_dropout_prob', 'class_caption_dropout_prob',
               'caption_dropout_max_timestep', 'num_class_images', 'class_background_share', 'class_steps', 'class_guidance_scale',
               'sample_steps', 'guidance_scale', 'scheduler', 'seed'):
         p.add_argument('--' + k.replace('_', '-'), type=int if k == 'caption_dropout_max_timestep' else type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
@@ -56,7 +56,7 @@ def main(argv=None):
                               a.caption_dropout_prob + a.class_caption_dropout_prob)): p.error(m)
     root = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='db-learning-'))
     print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} distill_prior={a.distill_prior} cap_identifier_norm={a.cap_identifier_norm} batch={a.batch_size} '
-          f'bare_prompt_prob={a.bare_prompt_prob} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} (below t={a.caption_dropout_max_timestep}) class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
+          f'bare_prompt_prob={a.bare_prompt_prob} snr_gamma={a.snr_gamma} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} (below t={a.caption_dropout_max_timestep}) class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
           f'samples={a.num_samples}/prompt x{a.sample_steps} steps guidance={a.guidance_scale} {a.scheduler} seed={a.seed}', flush=True)
     base = load_components(a.model); allres = {}
     try:
@@ -84,7 +84,7 @@ def main(argv=None):
                                          caption_dropout_max_timestep=a.caption_dropout_max_timestep,
                                          distill_prior=a.distill_prior,
                                          train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr,
-                                         cap_identifier_norm=a.cap_identifier_norm)
+                                         cap_identifier_norm=a.cap_identifier_norm, snr_gamma=a.snr_gamma)
                 cols[name] = {**judge(trained, name.replace(' ', '-')), 'train_s': time.time() - t}
             print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}; {time.time() - t0:.0f}s) ===')
             names = {**{k: v for k, v in FIGURE_NAMES.items() if k != 'embedding_similarity'}, 'train_s': 'training wall time (s)'}
