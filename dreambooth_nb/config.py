@@ -231,6 +231,8 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
                               '--caption_dropout_prob (or --class_caption_dropout_prob)',
                               cfg.caption_dropout_prob + (cfg.class_caption_dropout_prob or 0))): err(m)
     if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
+    if cfg.snr_gamma is not None and not (math.isfinite(cfg.snr_gamma) and cfg.snr_gamma > 0):
+        err(f"--snr_gamma is min-SNR weighting's γ, a positive number like 5.0 (got {cfg.snr_gamma}); leave it out for the plain loss.")
     if cfg.evaluation_prompts is not None and cfg.evaluation_prompts < 1: err("--evaluation_prompts must be at least 1 (leave it out for all).")
     if cfg.export_best and not cfg.evaluate: err("--export_best saves the best scored checkpoint: add --evaluate, which scores them.")
     if cfg.export_best and cfg.validation_steps % cfg.checkpointing_steps:

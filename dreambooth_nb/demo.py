@@ -327,6 +327,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     if instance_dir is None and class_noun is not None: raise ValueError("A class noun goes with an instance folder (--instance-dir).")
     for flag, v in (('--caption-dropout-prob', caption_dropout_prob), ('--class-caption-dropout-prob', class_caption_dropout_prob)):
         if (m := share_problem(flag, v)): raise ValueError(m)
+    if not (math.isfinite(snr_gamma) and snr_gamma >= 0):
+        raise ValueError(f"--snr-gamma is min-SNR weighting's γ: a positive number like 5, or 0 for the plain loss (got {snr_gamma}).")
     if (m := timestep_problem('--caption-dropout-max-timestep', caption_dropout_max_timestep,
                               '--caption-dropout-prob (or --class-caption-dropout-prob)', caption_dropout_prob + class_caption_dropout_prob)):
         raise ValueError(m)
