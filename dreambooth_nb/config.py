@@ -10,8 +10,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['RESUMABLE_CHANGES', 'DreamBoothConfig', 'field_docs', 'config_parser', 'parse_config', 'ConfigError', 'load_concepts',
-           'share_problem', 'timestep_problem', 'validate_config', 'config_to_dict', 'save_config', 'load_config',
-           'config_differences']
+           'share_problem', 'snr_gamma_problem', 'timestep_problem', 'validate_config', 'config_to_dict', 'save_config',
+           'load_config', 'config_differences']
 
 # %% ../nbs/05a_config.ipynb #7d11c519
 @dataclass
@@ -76,7 +76,7 @@ class DreamBoothConfig:
     enable_xformers_memory_efficient_attention: bool = False # use xformers attention if installed
     set_grads_to_none: bool = False # free gradients instead of zeroing them (saves memory)
     offset_noise: bool = False # add offset noise (0.1 · per-channel constant) to the noise
-    snr_gamma: float|None = None # min-SNR weighting gamma (5.0 recommended); None disables
+    snr_gamma: float|None = None # min-SNR weighting gamma (5.0 recommended); None or 0 disables
     pre_compute_text_embeddings: bool = False # embed prompts once (we always do this when the text encoder is frozen)
     tokenizer_max_length: int|None = None # tokenizer length (None: the tokenizer's model_max_length)
     text_encoder_use_attention_mask: bool = False # pass the attention mask to the text encoder
@@ -174,6 +174,12 @@ def share_problem(flag:str, # the flag, as the user typed it
     "What is wrong with a share of examples that must be at least 0 and below 1 (a dropout rate), or None."
     return None if v is None or 0 <= v < 1 else f"{flag} is a probability, at least 0 and below 1 (got {v})."
 
+def snr_gamma_problem(flag:str, # the flag, as the user typed it
+                      v:float|None, # its value (None: not given)
+                     ) -> str|None:
+    "What is wrong with a min-SNR γ (a positive number, or 0 or None for the plain loss), or None."
+    return None if v is None or (math.isfinite(v) and v >= 0) else f"{flag} is min-SNR weighting's γ: a positive number like 5, or 0 for the plain loss (got {v})."
+
 def timestep_problem(flag:str, # the flag, as the user typed it
                      v:int|None, # its value (None: not given)
                      dropout_flag:str, # the caption-dropout flag it needs
@@ -231,8 +237,7 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
                               '--caption_dropout_prob (or --class_caption_dropout_prob)',
                               cfg.caption_dropout_prob + (cfg.class_caption_dropout_prob or 0))): err(m)
     if not 0 <= cfg.bare_prompt_prob <= 1: err(f"--bare_prompt_prob is a probability, between 0 and 1 (got {cfg.bare_prompt_prob}).")
-    if cfg.snr_gamma is not None and not (math.isfinite(cfg.snr_gamma) and cfg.snr_gamma > 0):
-        err(f"--snr_gamma is min-SNR weighting's γ, a positive number like 5.0 (got {cfg.snr_gamma}); leave it out for the plain loss.")
+    if (m := snr_gamma_problem('--snr_gamma', cfg.snr_gamma)): err(m)
     if cfg.evaluation_prompts is not None and cfg.evaluation_prompts < 1: err("--evaluation_prompts must be at least 1 (leave it out for all).")
     if cfg.export_best and not cfg.evaluate: err("--export_best saves the best scored checkpoint: add --evaluate, which scores them.")
     if cfg.export_best and cfg.validation_steps % cfg.checkpointing_steps:

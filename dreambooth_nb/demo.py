@@ -14,7 +14,7 @@ from .core import save_images, save_image_atomic, image_files
 from .models import Components, load_components, ModelLoadError
 from .sampler import sample
 from .prior import generate_class_images, ClassImagesMismatch
-from .config import DreamBoothConfig, ConfigError, share_problem, timestep_problem
+from .config import DreamBoothConfig, ConfigError, share_problem, snr_gamma_problem, timestep_problem
 from .data import DataError, load_images, image_prompts, CAPTION_EXT
 from .train import train
 from .shapes_world import (SUBJECT, SHAPES, COLOURS, BACKGROUND_ORDER, caption, subject_instances, subject_colours,
@@ -327,8 +327,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     if instance_dir is None and class_noun is not None: raise ValueError("A class noun goes with an instance folder (--instance-dir).")
     for flag, v in (('--caption-dropout-prob', caption_dropout_prob), ('--class-caption-dropout-prob', class_caption_dropout_prob)):
         if (m := share_problem(flag, v)): raise ValueError(m)
-    if not (math.isfinite(snr_gamma) and snr_gamma >= 0):
-        raise ValueError(f"--snr-gamma is min-SNR weighting's γ: a positive number like 5, or 0 for the plain loss (got {snr_gamma}).")
+    if (m := snr_gamma_problem('--snr-gamma', snr_gamma)): raise ValueError(m)
     if (m := timestep_problem('--caption-dropout-max-timestep', caption_dropout_max_timestep,
                               '--caption-dropout-prob (or --class-caption-dropout-prob)', caption_dropout_prob + class_caption_dropout_prob)):
         raise ValueError(m)

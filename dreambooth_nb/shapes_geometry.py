@@ -103,9 +103,10 @@ def pattern_shares(px:np.ndarray, # (N,3) RGB values of an object's inside
     M = np.array(palette[colour], np.float32); out = {}
     for k, rgb in palette.items():
         if k == colour: continue
+        if not len(px): out[k] = 0.0; continue
         v = np.array(rgb, np.float32) - M
         t = ((px - M) @ v) / (v @ v); off = np.linalg.norm(px - M - t[:, None] * v, axis=-1)
-        out[k] = float(((t > 0.5) & (off < 0.25 * np.linalg.norm(v))).mean()) if len(px) else 0.0
+        out[k] = float(((t > 0.5) & (off < 0.25 * np.linalg.norm(v))).mean())
     return out
 
 def judge_image(im:Image.Image, # a ShapesWorld image

@@ -41,12 +41,12 @@ def diffusion_loss(pred:torch.Tensor, # the UNet's prediction for the whole batc
                    n_instance:int, # the first `n_instance` rows are instance examples, the rest class examples
                    noise_scheduler=None, # needed for `snr_gamma`
                    prior_loss_weight:float=1.0, # λ
-                   snr_gamma:float|None=None, # min-SNR γ; None for plain MSE
+                   snr_gamma:float|None=None, # min-SNR γ; None or 0 for plain MSE
                   ) -> dict:
     "{'loss', 'instance', 'prior'}: mse(instance) (min-SNR weighted if asked) + λ·mse(prior)."
     pred, target = pred.float(), target.float()
     p_i, t_i = pred[:n_instance], target[:n_instance]
-    if snr_gamma is None: inst = F.mse_loss(p_i, t_i)
+    if not snr_gamma: inst = F.mse_loss(p_i, t_i)
     else:
         from diffusers.training_utils import compute_snr
         snr = compute_snr(noise_scheduler, timesteps[:n_instance])
