@@ -1,18 +1,26 @@
 """Benchmark: where does a fine-tuned subject miss its unseen backgrounds, and is it the base model's doing?
 
 Reads the runs that `dreambooth_learning.py --out DIR` keeps (each subject's instance images and fine-tuned model
-`with-PP`), and prints, for each subject and each unseen background, the share of samples (DDIM 30 steps, guidance 7.5)
-that are, judged by geometry and palette colour (`dreambooth_nb.shapes_geometry`):
+`with-PP`) and prints, for each subject, the share of samples that show what the prompt asks, judged by geometry and
+palette colour (`dreambooth_nb.shapes_geometry`), for these prompts (`--num-samples` each, seeds 0, 1, ..., DDIM 30
+steps, guidance 7.5: `sample_prompt`'s defaults, the same as `dreambooth_learning.py`'s unless it was given other
+sampling flags):
 
-- base, colours named: the base model's "a photo of a [colour] [pattern] [noun] on a [background] background", the
-  subject's own colour and pattern put into words (ShapesWorld's captions never name a pattern's colour, so only the
-  outline, the main colour and the background are asked of it): can the base model draw this colour on this background?
-- fine-tuned: "a photo of sks [noun] on a [background] background", the subject itself (its pattern colour too) on it;
-- the same with the identifier's embedding scaled by each of `--scales` at sampling time (nothing retrained): is a
-  shorter "sks" what would free the background?
+- base, colours named, for each unseen background: the base model's "a photo of a [colour] [pattern] [noun] on a
+  [background] background", the subject's main colour and pattern kind in words. ShapesWorld's captions never name a
+  pattern's colour, so these samples are judged on the outline, the main colour and the background only: can the base
+  model draw this colour on this background?
+- fine-tuned, for each unseen background: "a photo of sks [noun] on a [background] background", the subject itself
+  (its pattern's colour too) on that background;
+- fine-tuned, bare: "a photo of sks [noun]", the subject on any background;
+- the fine-tuned rows again with the identifier's embedding scaled by each of `--scales` at sampling time (nothing
+  retrained): would a shorter "sks" free the background, and at what cost to the subject?
 
-    python tests/bench/dreambooth_learning.py --subjects "orange square with blue stripes" "red circle" --out runs
-    python tests/bench/unseen_backgrounds.py runs --subjects "orange square with blue stripes" "red circle"   # ~1 min a subject
+The header gives the identifier's trained length.
+
+    python tests/bench/dreambooth_learning.py --subjects "orange square with blue stripes" "red circle with white stripes" --out runs
+    python tests/bench/unseen_backgrounds.py runs --scales 0.7 --subjects "orange square with blue stripes" "red circle with white stripes"
+                                                   # about 1.5 min a subject on 2 cores, more with more scales
 """
 import argparse, os
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -32,7 +40,7 @@ def main(argv=None):
     p.add_argument('runs', help="the folder that dreambooth_learning.py's --out wrote")
     p.add_argument('--subjects', nargs='+', required=True, help="subjects in the world's words, as given to dreambooth_learning.py")
     p.add_argument('--model', default='shapes-world', help="the base model those runs started from")
-    p.add_argument('--scales', nargs='*', type=float, default=[0.7, 0.5], help="the identifier's embedding scaled by each at sampling time")
+    p.add_argument('--scales', nargs='*', type=float, default=[0.7], help="the identifier's embedding scaled by each at sampling time (none: leave it as trained)")
     p.add_argument('--num-samples', type=int, default=24, help='samples per prompt')
     a = p.parse_args(argv)
     base = load_components(a.model); sk = dict(progress=False)
