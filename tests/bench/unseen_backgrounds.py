@@ -6,6 +6,9 @@ palette colour (`dreambooth_nb.shapes_geometry`), for these prompts (`--num-samp
 steps, guidance 7.5: `sample_prompt`'s defaults, the same as `dreambooth_learning.py`'s unless it was given other
 sampling flags):
 
+- VAE round trips, for each unseen background: `--num-samples` drawings of the subject on that background (random
+  positions, sizes and angles), encoded and decoded by the base model's VAE, judged as the fine-tuned samples are: the
+  most any denoiser working in these latents can reach (drawings themselves pass every time);
 - base, colours named, for each unseen background: the base model's "a photo of a [colour] [pattern] [noun] on a
   [background] background", the subject's main colour and pattern kind in words. ShapesWorld's captions never name a
   pattern's colour, so these samples are judged on the outline, the main colour and the background only: can the base
@@ -16,20 +19,23 @@ sampling flags):
 - the fine-tuned rows again with the identifier's embedding scaled by each of `--scales` at sampling time (nothing
   retrained): would a shorter "sks" free the background, and at what cost to the subject?
 
-The header gives the identifier's trained length.
+The header gives the identifier's trained length. Without a fine-tuned model for a subject (no `runs`, or no run of
+that subject in it) only the VAE and base-model rows are printed, on the backgrounds that the bench's default instance
+images (seed 0) leave unseen.
 
     python tests/bench/dreambooth_learning.py --subjects "orange square with blue stripes" "red circle with white stripes" --out runs
     python tests/bench/unseen_backgrounds.py runs --scales 0.7 --subjects "orange square with blue stripes" "red circle with white stripes"
                                                    # about 1.5 min a subject on 2 cores, more with more scales
+    python tests/bench/unseen_backgrounds.py --subjects "yellow cross with purple dots"   # the VAE and base-model rows only
 """
-import argparse, os
+import argparse, os, random
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 from pathlib import Path
 import torch
 from PIL import Image
 from dreambooth_nb.models import load_components
-from dreambooth_nb.shapes_world import parse_subject, describe_subject, caption, Attrs
-from dreambooth_nb.shapes_geometry import background_colour, judge_images, shows_subject, MIN_IOU
+from dreambooth_nb.shapes_world import parse_subject, describe_subject, caption, Attrs, draw, random_attrs, subject_images
+from dreambooth_nb.shapes_geometry import background_colour, judge_images, shows_subject, vae_round_trip, MIN_IOU
 from dreambooth_nb.core import image_files
 from dreambooth_nb.demo import IDENTIFIER, sample_prompt, instance_prompt, recontext_prompts, recontext_backgrounds
 
@@ -37,7 +43,7 @@ def share(js, ok): return sum(map(ok, js)) / max(1, len(js))
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('runs', help="the folder that dreambooth_learning.py's --out wrote")
+    p.add_argument('runs', nargs='?', help="the folder that dreambooth_learning.py's --out wrote (none: the VAE and base-model rows only)")
     p.add_argument('--subjects', nargs='+', required=True, help="subjects in the world's words, as given to dreambooth_learning.py")
     p.add_argument('--model', default='shapes-world', help="the base model those runs started from")
     p.add_argument('--scales', nargs='*', type=float, default=[0.7], help="the identifier's embedding scaled by each at sampling time (none: leave it as trained)")
@@ -45,15 +51,24 @@ def main(argv=None):
     a = p.parse_args(argv)
     base = load_components(a.model); sk = dict(progress=False)
     for text in a.subjects:
-        sub = parse_subject(text); noun = sub['shape']; d = Path(a.runs) / text.replace(' ', '-')
-        if not (d / 'with-PP' / 'model_index.json').exists(): p.error(f'{d / "with-PP"} holds no fine-tuned model: run dreambooth_learning.py --out {a.runs} on "{text}" first.')
-        real = [Image.open(f).convert('RGB') for f in image_files(d / 'instance')]
+        sub = parse_subject(text); noun = sub['shape']; d = Path(a.runs or '.') / text.replace(' ', '-')
+        tuned = a.runs is not None and (d / 'with-PP' / 'model_index.json').exists()
+        if a.runs and not tuned: print(f'\n{d / "with-PP"} holds no fine-tuned model (run dreambooth_learning.py --out {a.runs} on "{text}"): VAE and base-model rows only.')
+        real = [Image.open(f).convert('RGB') for f in image_files(d / 'instance')] if tuned else subject_images(5, 0, sub)
         ctx = recontext_backgrounds(sub, [background_colour(im) for im in real])
         rows = {}
+        for b in ctx:
+            rng = random.Random(0); fixed = {k: sub[k] for k in ('shape', 'colour', 'pattern', 'pattern_colour') if sub.get(k)}
+            drawings = [draw(random_attrs(rng, background=b, **fixed)) for _ in range(a.num_samples)]
+            rows[f'VAE round trips of drawings on {b}'] = [share(judge_images(vae_round_trip(base.vae, drawings)), lambda j: shows_subject(j, sub, b))]
         for b in ctx:
             named = caption(Attrs(noun, sub['colour'], b, pattern=sub.get('pattern', 'plain')))
             rows[f'base, colours named: "{named}"'] = [share(judge_images(sample_prompt(base, named, a.num_samples, **sk)),
                                                              lambda j: j['shape'] == noun and j['iou'] >= MIN_IOU and j['colour'] == sub['colour'] and j['background'] == b)]
+        if not tuned:
+            print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}) ===')
+            for k, v in rows.items(): print(f'{k:<{max(map(len, rows)) + 2}}{v[0]:>10.0%}', flush=True)
+            continue
         c = load_components(str(d / 'with-PP'))
         W = c.text_encoder.get_input_embeddings().weight; ids = c.tokenizer(IDENTIFIER, add_special_tokens=False).input_ids; r0 = W[ids].detach().clone()
         for s in [1.0, *a.scales]:
