@@ -6,9 +6,10 @@ palette colour (`dreambooth_nb.shapes_geometry`), for these prompts (`--num-samp
 steps, guidance 7.5: `sample_prompt`'s defaults, the same as `dreambooth_learning.py`'s unless it was given other
 sampling flags):
 
-- VAE round trips, for each unseen background: `--num-samples` drawings of the subject on that background (random
-  positions, sizes and angles), encoded and decoded by the base model's VAE, judged as the fine-tuned samples are: the
-  most any denoiser working in these latents can reach (drawings themselves pass every time);
+- VAE round trips, for each unseen background: `--num-samples` drawings of the subject on that background, drawn as
+  instance images are (`subject_images`: random positions, sizes and angles), encoded and decoded by the base model's
+  VAE, judged as the fine-tuned samples are: the most any denoiser working in these latents can reach (drawings
+  themselves pass every time);
 - base, colours named, for each unseen background: the base model's "a photo of a [colour] [pattern] [noun] on a
   [background] background", the subject's main colour and pattern kind in words. ShapesWorld's captions never name a
   pattern's colour, so these samples are judged on the outline, the main colour and the background only: can the base
@@ -28,13 +29,13 @@ images (seed 0) leave unseen.
                                                    # about 1.5 min a subject on 2 cores, more with more scales
     python tests/bench/unseen_backgrounds.py --subjects "yellow cross with purple dots"   # the VAE and base-model rows only
 """
-import argparse, os, random
+import argparse, os
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 from pathlib import Path
 import torch
 from PIL import Image
 from dreambooth_nb.models import load_components
-from dreambooth_nb.shapes_world import parse_subject, describe_subject, caption, Attrs, draw, random_attrs, subject_images
+from dreambooth_nb.shapes_world import parse_subject, describe_subject, caption, Attrs, subject_images
 from dreambooth_nb.shapes_geometry import background_colour, judge_images, shows_subject, vae_round_trip, MIN_IOU
 from dreambooth_nb.core import image_files
 from dreambooth_nb.demo import IDENTIFIER, sample_prompt, instance_prompt, recontext_prompts, recontext_backgrounds
@@ -51,35 +52,33 @@ def main(argv=None):
     a = p.parse_args(argv)
     base = load_components(a.model); sk = dict(progress=False)
     for text in a.subjects:
-        sub = parse_subject(text); noun = sub['shape']; d = Path(a.runs or '.') / text.replace(' ', '-')
-        tuned = a.runs is not None and (d / 'with-PP' / 'model_index.json').exists()
-        if a.runs and not tuned: print(f'\n{d / "with-PP"} holds no fine-tuned model (run dreambooth_learning.py --out {a.runs} on "{text}"): VAE and base-model rows only.')
+        sub = parse_subject(text); noun = sub['shape']; d = Path(a.runs) / text.replace(' ', '-') if a.runs else None
+        tuned = d is not None and (d / 'with-PP' / 'model_index.json').exists()
+        if d and not tuned: print(f'\n{d / "with-PP"} holds no fine-tuned model (run dreambooth_learning.py --out {a.runs} on "{text}"): VAE and base-model rows only.')
         real = [Image.open(f).convert('RGB') for f in image_files(d / 'instance')] if tuned else subject_images(5, 0, sub)
         ctx = recontext_backgrounds(sub, [background_colour(im) for im in real])
         rows = {}
-        for b in ctx:
-            rng = random.Random(0); fixed = {k: sub[k] for k in ('shape', 'colour', 'pattern', 'pattern_colour') if sub.get(k)}
-            drawings = [draw(random_attrs(rng, background=b, **fixed)) for _ in range(a.num_samples)]
-            rows[f'VAE round trips of drawings on {b}'] = [share(judge_images(vae_round_trip(base.vae, drawings)), lambda j: shows_subject(j, sub, b))]
+        for b in ctx:   # drawn as instance images are, all on b
+            rows[f'VAE round trips of drawings on {b}'] = [share(judge_images(vae_round_trip(base.vae, subject_images(a.num_samples, 0, sub, (b,)))),
+                                                                 lambda j: shows_subject(j, sub, b))]
         for b in ctx:
             named = caption(Attrs(noun, sub['colour'], b, pattern=sub.get('pattern', 'plain')))
             rows[f'base, colours named: "{named}"'] = [share(judge_images(sample_prompt(base, named, a.num_samples, **sk)),
                                                              lambda j: j['shape'] == noun and j['iou'] >= MIN_IOU and j['colour'] == sub['colour'] and j['background'] == b)]
-        if not tuned:
-            print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}) ===')
-            for k, v in rows.items(): print(f'{k:<{max(map(len, rows)) + 2}}{v[0]:>10.0%}', flush=True)
-            continue
-        c = load_components(str(d / 'with-PP'))
-        W = c.text_encoder.get_input_embeddings().weight; ids = c.tokenizer(IDENTIFIER, add_special_tokens=False).input_ids; r0 = W[ids].detach().clone()
-        for s in [1.0, *a.scales]:
-            with torch.no_grad(): W[ids] = r0 * s
-            for b, q in zip(ctx, recontext_prompts(ctx, noun)):
-                rows.setdefault(f'fine-tuned: "{q}"', []).append(share(judge_images(sample_prompt(c, q, a.num_samples, **sk)), lambda j: shows_subject(j, sub, b)))
-            rows.setdefault(f'fine-tuned: "{instance_prompt(noun)}"', []).append(
-                share(judge_images(sample_prompt(c, instance_prompt(noun), a.num_samples, **sk)), lambda j: shows_subject(j, sub)))
+        scales, head = [1.0], ''
+        if tuned:
+            c = load_components(str(d / 'with-PP')); scales = [1.0, *a.scales]
+            W = c.text_encoder.get_input_embeddings().weight; ids = c.tokenizer(IDENTIFIER, add_special_tokens=False).input_ids; r0 = W[ids].detach().clone()
+            head = f'; identifier {float(r0.norm(dim=-1).max()):.3f} long'
+            for s in scales:
+                with torch.no_grad(): W[ids] = r0 * s
+                for b, q in zip(ctx, recontext_prompts(ctx, noun)):
+                    rows.setdefault(f'fine-tuned: "{q}"', []).append(share(judge_images(sample_prompt(c, q, a.num_samples, **sk)), lambda j: shows_subject(j, sub, b)))
+                rows.setdefault(f'fine-tuned: "{instance_prompt(noun)}"', []).append(
+                    share(judge_images(sample_prompt(c, instance_prompt(noun), a.num_samples, **sk)), lambda j: shows_subject(j, sub)))
         w = max(map(len, rows)) + 2
-        print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}; identifier {float(r0.norm(dim=-1).max()):.3f} long) ===')
-        print(f"{'prompt':<{w}}" + ''.join(f'{"sks x" + format(s, "g"):>10}' for s in [1.0, *a.scales]))
+        print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}{head}) ===')
+        if tuned: print(f"{'prompt':<{w}}" + ''.join(f'{"sks x" + format(s, "g"):>10}' for s in scales))
         for k, v in rows.items(): print(f'{k:<{w}}' + ''.join(f'{x:>10.0%}' for x in v), flush=True)
 
 if __name__ == '__main__': main()
