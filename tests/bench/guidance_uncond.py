@@ -7,7 +7,7 @@ the bare instance prompt and each unseen-background prompt, the share of samples
 geometry and palette colour, `dreambooth_nb.shapes_geometry`; `--num-samples` each, seeds 0, 1, ..., DDIM 30 steps):
 
 - fine-tuned, at each of `--guidance-scales` (7.5 first: the bench's and the demo's);
-- the fine-tuned model's prompt prediction, guided at 7.5 away from the *base* model's empty-prompt prediction
+- the fine-tuned model's prompt prediction, guided at the first of those scales away from the *base* model's empty-prompt prediction
   instead of its own: the row a fine-tuning that left the empty prompt alone could reach.
 
     python tests/bench/dreambooth_learning.py --subjects "purple heart with white stripes" --out runs
@@ -23,6 +23,7 @@ from dreambooth_nb.shapes_world import parse_subject, describe_subject
 from dreambooth_nb.shapes_geometry import background_colour, judge_images, shows_subject
 from dreambooth_nb.core import image_files
 from dreambooth_nb.demo import sample_prompt, instance_prompt, recontext_prompts, recontext_backgrounds
+from unseen_backgrounds import share   # its sibling bench: the share of judged samples that pass
 
 class EmptyPromptFrom(torch.nn.Module):
     "A UNet for guided sampling whose first half of the batch (the empty prompt's) goes to `other`, the rest to `unet`."
@@ -51,13 +52,12 @@ def main(argv=None):
         prompts = {instance_prompt(noun): None, **dict(zip(recontext_prompts(ctx, noun), ctx))}
         c = load_components(str(d / 'with-PP'))
         mixed = copy.copy(c); mixed.unet = EmptyPromptFrom(c.unet, base.unet)
-        cols = [(f'g={g:g}', c, g) for g in a.guidance_scales] + [('base empty prompt, g=7.5', mixed, 7.5)]
+        g0 = a.guidance_scales[0]; cols = [(f'g={g:g}', c, g) for g in a.guidance_scales] + [(f'base empty prompt, g={g0:g}', mixed, g0)]
         w = max(map(len, prompts)) + 4
         print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}) ===')
         print(f"{'prompt':<{w}}" + ''.join(f'{name:>26}' for name, _, _ in cols))
         for q, b in prompts.items():
-            vals = [sum(shows_subject(j, sub, b) for j in judge_images(sample_prompt(m, q, a.num_samples, guidance_scale=g, progress=False))) / a.num_samples
-                    for _, m, g in cols]
+            vals = [share(judge_images(sample_prompt(m, q, a.num_samples, guidance_scale=g, progress=False)), lambda j: shows_subject(j, sub, b)) for _, m, g in cols]
             print(f'{q!r:<{w}}' + ''.join(f'{v:>26.0%}' for v in vals), flush=True)
 
 if __name__ == '__main__': main()
