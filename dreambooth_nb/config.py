@@ -10,8 +10,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['RESUMABLE_CHANGES', 'DreamBoothConfig', 'field_docs', 'config_parser', 'parse_config', 'ConfigError', 'load_concepts',
-           'share_problem', 'snr_gamma_problem', 'timestep_problem', 'validate_config', 'config_to_dict', 'save_config',
-           'load_config', 'config_differences']
+           'share_problem', 'snr_gamma_problem', 'timestep_problem', 'anchor_problem', 'validate_config',
+           'config_to_dict', 'save_config', 'load_config', 'config_differences']
 
 # %% ../nbs/05a_config.ipynb #7d11c519
 @dataclass
@@ -91,6 +91,8 @@ class DreamBoothConfig:
     caption_dropout_prob: float = 0.0 # share of examples trained with the empty prompt, as kohya's --caption_dropout_rate: guidance's unconditional branch then learns the subject too
     class_caption_dropout_prob: float|None = None # share of class examples trained with the empty prompt (default: --caption_dropout_prob): prior preservation for guidance's unconditional branch
     distill_prior: bool = False # prior preservation's target is the frozen base model's own prediction on each noised class image, not its noise: it keeps what the base model does, not what its samples show (one more UNet pass per step, and a frozen copy of the UNet)
+    anchor_empty_prob: float = 0.0 # share of class slots given to a subject image under the empty prompt, its target the base model's prediction (needs --distill_prior): guidance's unconditional branch stays the base model's on the subject
+    anchor_class_prob: float = 0.0 # share of class slots given to a subject image under its --class_prompt, its target the base model's prediction (needs --distill_prior): the class prompt stays the base model's on the subject
     caption_dropout_max_timestep: int|None = None # drop captions only on examples noised to a timestep below this (of 1000): the empty prompt learns to finish the subject's fine detail, not to draw it (None: at every timestep)
     concepts_list: str|None = None # a JSON file: a list of {instance_prompt, class_prompt, instance_data_dir, class_data_dir}
     use_lora: bool = False # train LoRA adapters (peft) on the UNet attention instead of all UNet weights
@@ -190,6 +192,19 @@ def timestep_problem(flag:str, # the flag, as the user typed it
     if v < 1: return f"{flag} is a timestep, like 400 of the scheduler's 1000 (got {v})."
     if not dropout: return f"{flag} limits caption dropout to low noise: add {dropout_flag}."
 
+def anchor_problem(empty:float, # the empty-prompt anchors' share of class slots
+                   class_:float, # the class-prompt anchors' share
+                   distill:bool, # whether the class slots' target is the frozen base model's prediction
+                   flags:tuple=('--anchor_empty_prob', '--anchor_class_prob', '--distill_prior'), # the three flags, as the user types them
+                  ) -> str|None:
+    "What is wrong with the anchors' shares (not shares, more than all the class slots, or no base model to anchor to), or None."
+    fe, fc, fd = flags
+    for f, v in ((fe, empty), (fc, class_)):
+        if not 0 <= v <= 1: return f"{f} is a share of the class slots, between 0 and 1 (got {v})."
+    if empty + class_ > 1: return f"{fe} and {fc} share the class slots: together at most 1 (got {empty + class_:g})."
+    if empty + class_ > 0 and not distill:
+        return f"anchors ({fe}, {fc}) train towards the base model's prediction: add {fd} (with prior preservation)."
+
 def validate_config(cfg:DreamBoothConfig, # the configuration to check
                    ) -> DreamBoothConfig:
     "Raise `ConfigError` for impossible settings, warn about ignored ones; return `cfg`."
@@ -233,6 +248,7 @@ def validate_config(cfg:DreamBoothConfig, # the configuration to check
         if (m := share_problem(f'--{k}', getattr(cfg, k))): err(m)
     if cfg.distill_prior and not cfg.with_prior_preservation:
         err("--distill_prior changes prior preservation's target: add --with_prior_preservation (and its class images).")
+    if (m := anchor_problem(cfg.anchor_empty_prob, cfg.anchor_class_prob, cfg.distill_prior)): err(m)
     if (m := timestep_problem('--caption_dropout_max_timestep', cfg.caption_dropout_max_timestep,
                               '--caption_dropout_prob (or --class_caption_dropout_prob)',
                               cfg.caption_dropout_prob + (cfg.class_caption_dropout_prob or 0))): err(m)

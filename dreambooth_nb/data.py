@@ -238,6 +238,7 @@ class ImageSet:
     std: torch.Tensor|None = None # (N, V, 4, h, w) latent stds (with the cache)
     pixels: torch.Tensor|None = None # (N, V, 3, H, W) pixels (without the cache)
     bare_idx: torch.Tensor|None = None # (N,) index of the bare instance prompt, for images with a caption (-1: none)
+    class_idx: torch.Tensor|None = None # (N,) index of each instance image's class prompt, for anchors (below)
 
     def __len__(self): return len(self.files)
     @property
@@ -274,6 +275,8 @@ class DreamBoothData:
     bare_prompt_prob: float = 0.0 # share of captioned instance examples trained with the bare instance prompt
     caption_dropout_prob: float = 0.0 # share of instance examples trained with the empty prompt
     class_caption_dropout_prob: float = 0.0 # share of class examples trained with the empty prompt
+    anchor_empty_prob: float = 0.0 # share of class slots given to a subject image under the empty prompt (an anchor)
+    anchor_class_prob: float = 0.0 # share of class slots given to a subject image under its class prompt (an anchor)
 
     def __len__(self): return max(len(self.instance), len(self.class_)) if self.class_ is not None else len(self.instance)
 
@@ -299,6 +302,13 @@ class DreamBoothData:
         if self.class_ is not None:
             ci = [i % len(self.class_) for i in indices]
             lat.append(self._latents(self.class_, ci, generator, vae)); pidx.append(self.class_.prompt_idx[ci])
+            pe, pc = self.anchor_empty_prob, self.anchor_class_prob
+            if pe + pc > 0:   # anchors: a class slot takes its instance partner's image, under the empty or the class prompt
+                r = torch.rand(len(ii), generator=generator); k = (r < pe + pc).nonzero().flatten().tolist()
+                if k:
+                    a = [ii[j] for j in k]
+                    lat[1][k] = self._latents(self.instance, a, generator, vae).to(lat[1].dtype)
+                    pidx[1][k] = torch.where(r[k] < pe, self.prompts.index(''), self.instance.class_idx[a])
         pidx = captioned = torch.cat(pidx)
         if self.caption_dropout_prob > 0 or self.class_caption_dropout_prob > 0:   # the empty prompt: guidance's unconditional branch
             p = torch.tensor([self.caption_dropout_prob] * len(ii) + [self.class_caption_dropout_prob] * (len(pidx) - len(ii)))
@@ -321,6 +331,8 @@ def build_data(components, # `Components` (tokenizer, text encoder, frozen VAE)
                bare_prompt_prob:float=0.0, # share of captioned instance examples trained with the bare instance prompt
                caption_dropout_prob:float=0.0, # share of instance examples trained with the empty prompt
                class_caption_dropout_prob:float|None=None, # share of class examples trained with the empty prompt (None: `caption_dropout_prob`)
+               anchor_empty_prob:float=0.0, # share of class slots given to a subject image under the empty prompt
+               anchor_class_prob:float=0.0, # share of class slots given to a subject image under its class prompt
               ) -> DreamBoothData:
     "The `DreamBoothData` of `concepts`, encoded once where the models are frozen."
     prompts, inst, cls = [], [], []
@@ -333,21 +345,24 @@ def build_data(components, # `Components` (tokenizer, text encoder, frozen VAE)
         f, ims = load_images(cpt['instance_data_dir'], 'instance')
         ps = image_prompts(f, cpt['instance_prompt'], 'instance', ids)
         bare = [pidx(cpt['instance_prompt']) if p != cpt['instance_prompt'] else -1 for p in ps]
-        inst.append((f, ims, [pidx(p) for p in ps], bare))
+        pi = [pidx(p) for p in ps]
+        anchor = [pidx(cpt['class_prompt'])] * len(f) if with_prior_preservation and anchor_empty_prob + anchor_class_prob > 0 else None
+        inst.append((f, ims, pi, bare, anchor))
         if with_prior_preservation:
             f, ims = load_images(cpt['class_data_dir'], 'class')
             if num_class_images: f, ims = f[:num_class_images], ims[:num_class_images]
-            cls.append((f, ims, [pidx(p) for p in image_prompts(f, cpt['class_prompt'], 'class')], None))
+            cls.append((f, ims, [pidx(p) for p in image_prompts(f, cpt['class_prompt'], 'class')], None, None))
     def join(sets, s):
         files, ims, pi = (sum([x[j] for x in sets], []) for j in range(3))
         out = make_image_set(files, ims, pi, resolution, vae, center_crop, random_flip, s)
         if sets[0][3] is not None: out.bare_idx = torch.tensor(sum([x[3] for x in sets], []))
+        if sets[0][4] is not None: out.class_idx = torch.tensor(sum([x[4] for x in sets], []))
         return out
     cls_drop = caption_dropout_prob if class_caption_dropout_prob is None else class_caption_dropout_prob
-    if caption_dropout_prob > 0 or (cls and cls_drop > 0): pidx('')
+    if caption_dropout_prob > 0 or (cls and (cls_drop > 0 or anchor_empty_prob > 0)): pidx('')
     ids, mask = tokenize_prompts(components.tokenizer, prompts, tokenizer_max_length)
     if precompute_text:
         with torch.no_grad(): emb = encode_prompts(components, prompts, tokenizer_max_length, use_attention_mask)
     else: emb = None
     return DreamBoothData(join(inst, seed), join(cls, seed + 1) if cls else None, prompts, ids, mask, emb, bare_prompt_prob,
-                         caption_dropout_prob, cls_drop if cls else 0.0)
+                         caption_dropout_prob, cls_drop if cls else 0.0, anchor_empty_prob if cls else 0.0, anchor_class_prob if cls else 0.0)

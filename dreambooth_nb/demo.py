@@ -14,7 +14,7 @@ from .core import save_images, save_image_atomic, image_files
 from .models import Components, load_components, ModelLoadError
 from .sampler import sample
 from .prior import generate_class_images, ClassImagesMismatch
-from .config import DreamBoothConfig, ConfigError, share_problem, snr_gamma_problem, timestep_problem
+from .config import DreamBoothConfig, ConfigError, share_problem, snr_gamma_problem, timestep_problem, anchor_problem
 from .data import DataError, load_images, image_prompts, CAPTION_EXT
 from .train import train
 from .shapes_world import (SUBJECT, SHAPES, COLOURS, BACKGROUND_ORDER, caption, subject_instances, subject_colours,
@@ -212,7 +212,8 @@ def figures_table(columns:dict[str, dict], # figures by column title, e.g. {'bef
 # %% ../nbs/08_demo.ipynb #44c0007f
 # the recipe this chapter measures, set once: `fine_tune`'s defaults and `demo`'s
 RECIPE = dict(steps=750, learning_rate=5e-5, batch_size=4, prior_loss_weight=2.0, distill_prior=True, num_class_images=100,
-              bare_prompt_prob=0.3, train_text_encoder='identifier', text_encoder_lr=3e-3, cap_identifier_norm=True, snr_gamma=5.0)
+              bare_prompt_prob=0.3, train_text_encoder='identifier', text_encoder_lr=3e-3, cap_identifier_norm=True, snr_gamma=5.0,
+              anchor_empty_prob=0.0, anchor_class_prob=0.0)
 
 def fine_tune(base:Components|str, # the base model (it is not modified) or its folder/name
               out_dir:str|Path, # the trained model's folder
@@ -228,6 +229,8 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
               bare_prompt_prob:float=RECIPE['bare_prompt_prob'], # share of captioned instance examples trained with the bare instance prompt
               caption_dropout_prob:float=0.0, # share of instance and class examples trained with the empty prompt
               class_caption_dropout_prob:float|None=None, # share of class examples trained with the empty prompt (None: `caption_dropout_prob`)
+              anchor_empty_prob:float=RECIPE['anchor_empty_prob'], # share of class slots holding the subject under the empty prompt (with `distill_prior` only)
+              anchor_class_prob:float=RECIPE['anchor_class_prob'], # share of class slots holding the subject under the class prompt (with `distill_prior` only)
               train_text_encoder:bool|str=RECIPE['train_text_encoder'], # 'identifier': only the identifier's token embedding trains with the UNet; True: the whole text encoder; False: the UNet alone
               text_encoder_lr:float|None=RECIPE['text_encoder_lr'], # the text encoder's learning rate (None: `learning_rate`)
               cap_identifier_norm:bool=RECIPE['cap_identifier_norm'], # with 'identifier': keep its embedding no longer than the prompt's other words
@@ -245,6 +248,7 @@ def fine_tune(base:Components|str, # the base model (it is not modified) or its 
                            with_prior_preservation=pp, prior_loss_weight=prior_loss_weight if pp else 1.0, distill_prior=distill_prior and pp,
                            num_class_images=num_class_images, output_dir=str(out_dir), seed=seed, bare_prompt_prob=bare_prompt_prob,
                            caption_dropout_prob=caption_dropout_prob, class_caption_dropout_prob=class_caption_dropout_prob,
+                           anchor_empty_prob=anchor_empty_prob, anchor_class_prob=anchor_class_prob,
                            train_text_encoder=train_text_encoder is True, train_identifier_embedding=train_text_encoder == 'identifier',
                            text_encoder_lr=text_encoder_lr if train_text_encoder else None,
                            cap_identifier_norm=cap_identifier_norm and train_text_encoder == 'identifier',
@@ -300,6 +304,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
          batch_size:int=RECIPE['batch_size'], # instance images per training step (plus as many class images)
          prior_loss_weight:float=RECIPE['prior_loss_weight'], # λ of the prior-preservation loss (the paper's is 1; 0: plain fine-tuning)
          distill_prior:bool=RECIPE['distill_prior'], # prior preservation's target: the frozen base model's prediction (True) or the class image's noise (False, the paper's)
+         anchor_empty_prob:float=RECIPE['anchor_empty_prob'], # share of class slots holding the subject under the empty prompt, its target the base model's (with `distill_prior`)
+         anchor_class_prob:float=RECIPE['anchor_class_prob'], # share of class slots holding the subject under the class prompt, likewise
          bare_prompt_prob:float=RECIPE['bare_prompt_prob'], # share of instance examples trained with the bare prompt instead of their caption
          snr_gamma:float=RECIPE['snr_gamma'], # min-SNR γ of the instance loss: lightly noised examples weigh min(SNR, γ)/SNR (0: plain MSE)
          caption_dropout_prob:float=0.0, # share of instance examples trained with the empty prompt (class examples: the next)
@@ -328,6 +334,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     for flag, v in (('--caption-dropout-prob', caption_dropout_prob), ('--class-caption-dropout-prob', class_caption_dropout_prob)):
         if (m := share_problem(flag, v)): raise ValueError(m)
     if (m := snr_gamma_problem('--snr-gamma', snr_gamma)): raise ValueError(m)
+    if (m := anchor_problem(anchor_empty_prob, anchor_class_prob, distill_prior and prior_loss_weight > 0,
+                            ('--anchor-empty-prob', '--anchor-class-prob', '--distill-prior'))): raise ValueError(m)
     if (m := timestep_problem('--caption-dropout-max-timestep', caption_dropout_max_timestep,
                               '--caption-dropout-prob (or --class-caption-dropout-prob)', caption_dropout_prob + class_caption_dropout_prob)):
         raise ValueError(m)
@@ -369,6 +377,8 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
         + (f', the instance loss min-SNR weighted (γ={snr_gamma:g})' if snr_gamma else '')
         + f', batch {batch_size} instance'
         + (f' + {batch_size} class images, λ={prior_loss_weight:g}' + (", the class images' target being the base model's own prediction" if distill_prior else '') if pp else ' images')
+        + (f' ({anchor_empty_prob:.0%} of the class slots hold the subject under the empty prompt, {anchor_class_prob:.0%} under the class prompt)'
+           if anchor_empty_prob + anchor_class_prob else '')
         + f'; each instance image trains with its caption, or {bare_prompt_prob:.0%} of the time with "{instance_prompt(noun)}"'
         + (f'; {caption_dropout_prob:.0%} of them with the empty prompt' if caption_dropout_prob else '')
         + (f'; {class_caption_dropout_prob:.0%} of class images with the empty prompt' if pp and class_caption_dropout_prob else '')
@@ -379,7 +389,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
                              bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob,
                              class_caption_dropout_prob=class_caption_dropout_prob,
                              caption_dropout_max_timestep=caption_dropout_max_timestep,
-                             distill_prior=distill_prior,
+                             distill_prior=distill_prior, anchor_empty_prob=anchor_empty_prob, anchor_class_prob=anchor_class_prob,
                              train_text_encoder=train_text_encoder, text_encoder_lr=text_encoder_lr, cap_identifier_norm=cap_identifier_norm, snr_gamma=snr_gamma,
                              progress=progress)
     t_train = time.time() - t_train
@@ -396,6 +406,7 @@ def demo(out_dir:str|Path='dreambooth-demo', # where everything is written
     result = dict(figures=figs, seconds=secs, train_seconds=t_train, grid=grid, model_dir=out / 'model', subject=sub,
                   recontext_backgrounds=ctx,
                   settings=dict(steps=steps, learning_rate=learning_rate, batch_size=batch_size, prior_loss_weight=prior_loss_weight, distill_prior=distill_prior,
+                                anchor_empty_prob=anchor_empty_prob, anchor_class_prob=anchor_class_prob,
                                 bare_prompt_prob=bare_prompt_prob, caption_dropout_prob=caption_dropout_prob,
                                 class_caption_dropout_prob=class_caption_dropout_prob, caption_dropout_max_timestep=caption_dropout_max_timestep,
                                 num_class_images=num_class_images,
@@ -472,6 +483,9 @@ def demo_parser() -> argparse.ArgumentParser:
     a('--prior-loss-weight', float, 'λ of the prior-preservation loss; 0 turns prior preservation off')
     p.add_argument('--distill-prior', action=argparse.BooleanOptionalAction, default=D['distill_prior'], help="prior preservation's target: "
                    f"the frozen base model's prediction, or with --no-distill-prior the class image's noise, as in the paper (default: {D['distill_prior']})")
+    a('--anchor-empty-prob', float, "share of the class slots holding the subject under the empty prompt, its target the base model's "
+      "prediction: guidance's unconditional branch stays the base model's (with --distill-prior)")
+    a('--anchor-class-prob', float, "share of the class slots holding the subject under the class prompt, likewise: the class prompt stays the base model's")
     a('--bare-prompt-prob', float, 'share of instance examples trained with the bare prompt instead of their caption')
     a('--snr-gamma', float, 'min-SNR γ of the instance loss (lightly noised examples weigh min(SNR, γ)/SNR); 0: plain MSE')
     a('--caption-dropout-prob', float, 'share of instance examples trained with the empty prompt')

@@ -403,7 +403,8 @@ def train(cfg:DreamBoothConfig, # the run's configuration (see `DreamBoothConfig
                       cfg.random_flip, cfg.cache_latents, precompute_text=not te_trains, seed=cfg.seed,
                       tokenizer_max_length=cfg.tokenizer_max_length, use_attention_mask=cfg.text_encoder_use_attention_mask,
                       bare_prompt_prob=cfg.bare_prompt_prob,
-                      caption_dropout_prob=cfg.caption_dropout_prob, class_caption_dropout_prob=cfg.class_caption_dropout_prob)
+                      caption_dropout_prob=cfg.caption_dropout_prob, class_caption_dropout_prob=cfg.class_caption_dropout_prob,
+                      anchor_empty_prob=cfg.anchor_empty_prob, anchor_class_prob=cfg.anchor_class_prob)
     base_unet = (copy.deepcopy(c.unet).requires_grad_(False).eval()   # a frozen copy, before any adapter or update
                  if cfg.distill_prior and cfg.with_prior_preservation else None)
     if base_unet is not None and wdt != torch.float32: base_unet.to(dtype=wdt)   # it only runs forward

@@ -121,6 +121,7 @@ DEMO_CASES = [
     ('drawings of the wrong size', lambda t: ['--instance-dir', str(drawings(t / 'mine', size=48)), '--class-noun', 'star'], 2, '64'),
     ('a subject in words the world does not know', lambda t: ['--subject', 'plaid dodecahedron'], 2, 'dodecahedron'),
     ('a dropout that is not a probability', lambda t: ['--class-caption-dropout-prob', '1.5'], 2, '--class-caption-dropout-prob'),
+    ('anchors taking more than every class slot', lambda t: ['--anchor-empty-prob', '0.8', '--anchor-class-prob', '0.5'], 2, 'together at most 1'),
 ]
 
 @pytest.mark.parametrize('case,flags,code,names', DEMO_CASES, ids=[c[0] for c in DEMO_CASES])

@@ -16,6 +16,7 @@ every sample by geometry and palette colour (`dreambooth_nb.shapes_geometry`), D
     python tests/bench/dreambooth_learning.py --subjects "red star with white stripes" --class-guidance-scale 1 --num-class-images 200
                                                                                # class images without guidance (chapter 08, step 2)
     python tests/bench/dreambooth_learning.py --no-distill-prior               # the paper's prior loss (the noise as its target)
+    python tests/bench/dreambooth_learning.py --anchor-empty-prob 0.5 --anchor-class-prob 0.25   # anchors (chapter 08, "Anchors")
     python tests/bench/dreambooth_learning.py --no-cap-identifier-norm         # the identifier's embedding free to grow (chapter 08, step 3)
     python tests/bench/dreambooth_learning.py --subjects "orange square with blue stripes" --caption-dropout-prob 0.1 --caption-dropout-max-timestep 400
                                                                                # the empty prompt learns to finish stripes (chapter 08, step 3)
@@ -42,6 +43,7 @@ def main(argv=None):
     p.add_argument('--model', default='shapes-world', help="the base model: 'shapes-world' or a diffusers folder")
     p.add_argument('--subjects', nargs='+', default=list(SUBJECTS), help='subjects in the world\'s words')
     for k in ('steps', 'learning_rate', 'prior_loss_weight', 'text_encoder_lr', 'batch_size', 'bare_prompt_prob', 'snr_gamma', 'caption_dropout_prob', 'class_caption_dropout_prob',
+              'anchor_empty_prob', 'anchor_class_prob',
               'caption_dropout_max_timestep', 'num_class_images', 'class_background_share', 'class_steps', 'class_guidance_scale',
               'sample_steps', 'guidance_scale', 'scheduler', 'seed'):
         p.add_argument('--' + k.replace('_', '-'), type=int if k == 'caption_dropout_max_timestep' else type(D[k]), default=D[k], help=f'as in dreambooth_nb demo (default {D[k]})')
@@ -56,7 +58,7 @@ def main(argv=None):
                               a.caption_dropout_prob + a.class_caption_dropout_prob)): p.error(m)
     root = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='db-learning-'))
     print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} distill_prior={a.distill_prior} cap_identifier_norm={a.cap_identifier_norm} batch={a.batch_size} '
-          f'bare_prompt_prob={a.bare_prompt_prob} snr_gamma={a.snr_gamma} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} (below t={a.caption_dropout_max_timestep}) class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
+          f'anchors={a.anchor_empty_prob:g} empty, {a.anchor_class_prob:g} class bare_prompt_prob={a.bare_prompt_prob} snr_gamma={a.snr_gamma} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} (below t={a.caption_dropout_max_timestep}) class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
           f'samples={a.num_samples}/prompt x{a.sample_steps} steps guidance={a.guidance_scale} {a.scheduler} seed={a.seed}', flush=True)
     base = load_components(a.model); allres = {}
     try:
@@ -82,7 +84,7 @@ def main(argv=None):
                                          num_class_images=a.num_class_images, bare_prompt_prob=a.bare_prompt_prob, seed=a.seed,
                                          caption_dropout_prob=a.caption_dropout_prob, class_caption_dropout_prob=a.class_caption_dropout_prob,
                                          caption_dropout_max_timestep=a.caption_dropout_max_timestep,
-                                         distill_prior=a.distill_prior,
+                                         distill_prior=a.distill_prior, anchor_empty_prob=a.anchor_empty_prob if lam else 0.0, anchor_class_prob=a.anchor_class_prob if lam else 0.0,
                                          train_text_encoder=D['train_text_encoder'], text_encoder_lr=a.text_encoder_lr,
                                          cap_identifier_norm=a.cap_identifier_norm, snr_gamma=a.snr_gamma)
                 cols[name] = {**judge(trained, name.replace(' ', '-')), 'train_s': time.time() - t}
