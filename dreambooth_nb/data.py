@@ -307,7 +307,7 @@ class DreamBoothData:
                 r = torch.rand(len(ii), generator=generator); k = (r < pe + pc).nonzero().flatten().tolist()
                 if k:
                     a = [ii[j] for j in k]
-                    lat[1][k] = self._latents(self.instance, a, generator, vae).to(lat[1].dtype)
+                    lat[1][k] = self._latents(self.instance, a, generator, vae)
                     pidx[1][k] = torch.where(r[k] < pe, self.prompts.index(''), self.instance.class_idx[a])
         pidx = captioned = torch.cat(pidx)
         if self.caption_dropout_prob > 0 or self.class_caption_dropout_prob > 0:   # the empty prompt: guidance's unconditional branch
