@@ -56,6 +56,9 @@ def main(argv=None):
     a = p.parse_args(argv)
     if (m := timestep_problem('--caption-dropout-max-timestep', a.caption_dropout_max_timestep, '--caption-dropout-prob',
                               a.caption_dropout_prob + a.class_caption_dropout_prob)): p.error(m)
+    for text in a.subjects:   # every subject checked before any trains, so that a typo in the last does not waste a run
+        try: parse_subject(text)
+        except ValueError as e: p.error(str(e))
     root = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix='db-learning-'))
     print(f'threads={torch.get_num_threads()} model={a.model} steps={a.steps} lr={a.learning_rate} λ={a.prior_loss_weight} distill_prior={a.distill_prior} cap_identifier_norm={a.cap_identifier_norm} batch={a.batch_size} '
           f'anchors={a.anchor_empty_prob:g} empty, {a.anchor_class_prob:g} class bare_prompt_prob={a.bare_prompt_prob} snr_gamma={a.snr_gamma} caption_dropout={a.caption_dropout_prob} class_caption_dropout={a.class_caption_dropout_prob} (below t={a.caption_dropout_max_timestep}) class_images={a.num_class_images} ({a.class_background_share:.0%} with a background, guidance {a.class_guidance_scale:g}) '
