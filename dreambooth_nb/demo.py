@@ -19,7 +19,7 @@ from .data import DataError, load_images, image_prompts, CAPTION_EXT
 from .train import train
 from .shapes_world import (SUBJECT, SHAPES, COLOURS, BACKGROUND_ORDER, caption, subject_instances, subject_colours,
                                         parse_subject, describe_subject, draw)
-from .shapes_geometry import judge_images, background_colour, shows_subject, looks_like_subject, MIN_IOU, MIN_PATTERN_SHARE
+from .shapes_geometry import judge_images, background_colour, shows_subject, shows_shape, looks_like_subject, MIN_PATTERN_SHARE
 from .shapes_eval import load_evaluator
 
 # %% auto #0
@@ -176,7 +176,7 @@ def learning_figures(samples:dict[str, list[Image.Image]], # samples by prompt
     ndist, ent = colour_diversity([j['colour'] for j in cls])
     f = dict(subject_fidelity=share([shows_subject(j, subject) for j in inst]),
              recontext_fidelity=share(ctx),
-             class_is_class=share([j['shape'] == noun and j['iou'] >= MIN_IOU for j in cls]),
+             class_is_class=share([shows_shape(j, noun) for j in cls]),
              class_subject_drift=share([looks_like_subject(j, subject) for j in cls]),
              class_colours=ndist, class_colour_entropy=ent,
              n_instance_samples=len(inst), n_class_samples=len(cls))

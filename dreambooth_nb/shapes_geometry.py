@@ -14,8 +14,9 @@ from .shapes_world import SHAPES, COLOURS, BACKGROUNDS, PATTERNS, Attrs, shape_m
 
 # %% auto #0
 __all__ = ['SYMMETRY', 'MIN_IOU', 'MIN_PATTERN_SHARE', 'fill_small_holes', 'segment', 'fit_shape', 'erode', 'nearest_colour',
-           'object_pixels', 'pattern_shares', 'judge_image', 'background_colour', 'judge_images', 'looks_like_subject',
-           'shows_subject', 'vae_round_trip', 'vae_round_trip_iou', 'vae_round_trip_kept', 'fit_overlay']
+           'object_pixels', 'pattern_shares', 'judge_image', 'background_colour', 'judge_images', 'shows_shape',
+           'looks_like_subject', 'shows_subject', 'vae_round_trip', 'vae_round_trip_iou', 'vae_round_trip_kept',
+           'fit_overlay']
 
 # %% ../nbs/02c_shapes_geometry.ipynb #a3898f07
 def _rgb(im:Image.Image) -> np.ndarray: return np.asarray(im.convert('RGB'), dtype=np.float32)
@@ -141,6 +142,12 @@ def judge_images(ims:list[Image.Image], # ShapesWorld images
 MIN_IOU = 0.7 # a shape drawn this well counts as that shape
 MIN_PATTERN_SHARE = 0.08 # a pattern colour on this share of the object counts as visibly present
 
+def shows_shape(j:dict, # from `judge_image`
+                shape:str, # the shape it should be
+               ) -> bool:
+    "Whether the judged image is `shape` by outline (IoU ≥ `MIN_IOU`)."
+    return j['shape'] == shape and j['iou'] >= MIN_IOU
+
 def looks_like_subject(j:dict, # from `judge_image`
                        subject:dict, # shape, colour, pattern, pattern_colour
                       ) -> bool:
@@ -153,7 +160,7 @@ def shows_subject(j:dict, # from `judge_image`
                   background:str|None=None, # also require this background
                  ) -> bool:
     "The subject: the right shape by outline (IoU ≥ `MIN_IOU`) in the subject's colours (and on `background`, if given)."
-    return (j['shape'] == subject['shape'] and j['iou'] >= MIN_IOU and looks_like_subject(j, subject)
+    return (shows_shape(j, subject['shape']) and looks_like_subject(j, subject)
             and (background is None or j['background'] == background))
 
 # %% ../nbs/02c_shapes_geometry.ipynb #54e761bb

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from dreambooth_nb.models import load_components
 from dreambooth_nb.shapes_world import parse_subject, describe_subject
-from dreambooth_nb.shapes_geometry import background_colour, judge_images, shows_subject, looks_like_subject, MIN_IOU
+from dreambooth_nb.shapes_geometry import background_colour, judge_images, shows_subject, shows_shape, looks_like_subject
 from dreambooth_nb.core import image_files
 from dreambooth_nb.demo import sample_prompt, instance_prompt, class_prompt, recontext_prompts, recontext_backgrounds
 from unseen_backgrounds import share   # its sibling bench: the share of judged samples that pass
@@ -67,7 +67,7 @@ def main(argv=None):
             vals = [share(judge_images(sample_prompt(m, q, a.num_samples, guidance_scale=g, progress=False)), lambda j: shows_subject(j, sub, b)) for _, m, g in cols]
             print(f'{q!r:<{w}}' + ''.join(f'{v:>{cw}.0%}' for v in vals), flush=True)
         js = [judge_images(sample_prompt(m, class_prompt(noun), a.num_samples, guidance_scale=g, progress=False)) for _, m, g in cols]
-        for name, ok in [(f'{class_prompt(noun)!r}: the class shape', lambda j: j['shape'] == noun and j['iou'] >= MIN_IOU),
+        for name, ok in [(f'{class_prompt(noun)!r}: the class shape', lambda j: shows_shape(j, noun)),
                          (f'{class_prompt(noun)!r}: drift', lambda j: looks_like_subject(j, sub))]:
             print(f'{name:<{w}}' + ''.join(f'{share(j, ok):>{cw}.0%}' for j in js), flush=True)
 

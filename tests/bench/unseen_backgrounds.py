@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 from dreambooth_nb.models import load_components
 from dreambooth_nb.shapes_world import parse_subject, describe_subject, caption, Attrs, subject_images
-from dreambooth_nb.shapes_geometry import background_colour, judge_images, shows_subject, vae_round_trip, MIN_IOU
+from dreambooth_nb.shapes_geometry import background_colour, judge_images, shows_subject, shows_shape, vae_round_trip
 from dreambooth_nb.core import image_files
 from dreambooth_nb.demo import IDENTIFIER, sample_prompt, instance_prompt, recontext_prompts, recontext_backgrounds
 
@@ -64,7 +64,7 @@ def main(argv=None):
         for b in ctx:
             named = caption(Attrs(noun, sub['colour'], b, pattern=sub.get('pattern', 'plain')))
             rows[f'base, colours named: "{named}"'] = [share(judge_images(sample_prompt(base, named, a.num_samples, **sk)),
-                                                             lambda j: j['shape'] == noun and j['iou'] >= MIN_IOU and j['colour'] == sub['colour'] and j['background'] == b)]
+                                                             lambda j: shows_shape(j, noun) and j['colour'] == sub['colour'] and j['background'] == b)]
         scales, head = [1.0], ''
         if tuned:
             c = load_components(str(d / 'with-PP')); scales = [1.0, *a.scales]
