@@ -19,6 +19,10 @@ sampling flags):
 - fine-tuned, bare: "a photo of sks [noun]", the subject on any background;
 - the fine-tuned rows again with the identifier's embedding scaled by each of `--scales` at sampling time (nothing
   retrained): would a shorter "sks" free the background, and at what cost to the subject?
+- with `--seen`, the same for the backgrounds the instance images *do* show: each instance image through the VAE and
+  back (does the judge still see the subject in what the model trains on?), "a photo of sks [noun] on a [background]
+  background" for each of them, and which backgrounds the bare prompt's samples came out on. A subject that fails on a
+  seen background fails its bare prompt too, whenever the bare prompt settles on that background.
 
 The header gives the identifier's trained length. Without a fine-tuned model for a subject (no `runs`, or no run of
 that subject in it) only the VAE and base-model rows are printed, on the backgrounds that the bench's default instance
@@ -28,8 +32,10 @@ images (seed 0) leave unseen.
     python tests/bench/unseen_backgrounds.py runs --scales 0.7 --subjects "orange square with blue stripes" "red circle with white stripes"
                                                    # about 1.5 min a subject on 2 cores, more with more scales
     python tests/bench/unseen_backgrounds.py --subjects "yellow cross with purple dots"   # the VAE and base-model rows only
+    python tests/bench/unseen_backgrounds.py runs --seen --scales --subjects "green square with red checks"   # the seen backgrounds too
 """
 import argparse, os
+from collections import Counter
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 from pathlib import Path
 import torch
@@ -49,6 +55,7 @@ def main(argv=None):
     p.add_argument('--model', default='shapes-world', help="the base model those runs started from")
     p.add_argument('--scales', nargs='*', type=float, default=[0.7], help="the identifier's embedding scaled by each at sampling time (none: leave it as trained)")
     p.add_argument('--num-samples', type=int, default=24, help='samples per prompt')
+    p.add_argument('--seen', action='store_true', help="also the instance images' own backgrounds, and where the bare prompt's samples land")
     a = p.parse_args(argv)
     base = load_components(a.model); sk = dict(progress=False)
     for text in a.subjects:
@@ -65,20 +72,27 @@ def main(argv=None):
             named = caption(Attrs(noun, sub['colour'], b, pattern=sub.get('pattern', 'plain')))
             rows[f'base, colours named: "{named}"'] = [share(judge_images(sample_prompt(base, named, a.num_samples, **sk)),
                                                              lambda j: shows_shape(j, noun) and j['colour'] == sub['colour'] and j['background'] == b)]
-        scales, head = [1.0], ''
+        seen = [background_colour(im) for im in real] if tuned and a.seen else []
+        for i, (im, rt) in enumerate(zip(real, vae_round_trip(base.vae, real) if seen else [])):
+            rows[f'VAE round trip of instance image {i} (on {seen[i]})'] = [share(judge_images([rt]), lambda j: shows_subject(j, sub, seen[i]))]
+        scales, head, landed = [1.0], '', {}
         if tuned:
             c = load_components(str(d / 'with-PP')); scales = [1.0, *a.scales]
             W = c.text_encoder.get_input_embeddings().weight; ids = c.tokenizer(IDENTIFIER, add_special_tokens=False).input_ids; r0 = W[ids].detach().clone()
             head = f'; identifier {float(r0.norm(dim=-1).max()):.3f} long'
             for s in scales:
                 with torch.no_grad(): W[ids] = r0 * s
-                for b, q in zip(ctx, recontext_prompts(ctx, noun)):
-                    rows.setdefault(f'fine-tuned: "{q}"', []).append(share(judge_images(sample_prompt(c, q, a.num_samples, **sk)), lambda j: shows_subject(j, sub, b)))
-                rows.setdefault(f'fine-tuned: "{instance_prompt(noun)}"', []).append(
-                    share(judge_images(sample_prompt(c, instance_prompt(noun), a.num_samples, **sk)), lambda j: shows_subject(j, sub)))
+                for b, q in zip(ctx + seen, recontext_prompts(ctx + seen, noun)):
+                    rows.setdefault(f'fine-tuned: "{q}"' + (' (seen)' if b in seen else ''), []).append(
+                        share(judge_images(sample_prompt(c, q, a.num_samples, **sk)), lambda j: shows_subject(j, sub, b)))
+                js = judge_images(sample_prompt(c, instance_prompt(noun), a.num_samples, **sk))
+                rows.setdefault(f'fine-tuned: "{instance_prompt(noun)}"', []).append(share(js, lambda j: shows_subject(j, sub)))
+                landed[s] = ', '.join(f'{b} {n}' for b, n in Counter(j['background'] for j in js).most_common())
         w = max(map(len, rows)) + 2
         print(f'\n=== {describe_subject(sub)} (unseen backgrounds: {", ".join(ctx)}{head}) ===')
         if tuned: print(f"{'prompt':<{w}}" + ''.join(f'{"sks x" + format(s, "g"):>10}' for s in scales))
         for k, v in rows.items(): print(f'{k:<{w}}' + ''.join(f'{x:>10.0%}' for x in v), flush=True)
+        if a.seen:
+            for s, l in landed.items(): print(f'the bare prompt\'s samples (sks x{s:g}) came out on: {l}')
 
 if __name__ == '__main__': main()
