@@ -63,7 +63,7 @@ def main(argv=None):
         tuned = d is not None and (d / 'with-PP' / 'model_index.json').exists()
         if d and not tuned: print(f'\n{d / "with-PP"} holds no fine-tuned model (run dreambooth_learning.py --out {a.runs} on "{text}"): VAE and base-model rows only.')
         real = [Image.open(f).convert('RGB') for f in image_files(d / 'instance')] if tuned else subject_images(5, 0, sub)
-        ctx = recontext_backgrounds(sub, [background_colour(im) for im in real])
+        shown = [background_colour(im) for im in real]; ctx = recontext_backgrounds(sub, shown)
         rows = {}
         for b in ctx:   # drawn as instance images are, all on b
             rows[f'VAE round trips of drawings on {b}'] = [share(judge_images(vae_round_trip(base.vae, subject_images(a.num_samples, 0, sub, (b,)))),
@@ -72,9 +72,9 @@ def main(argv=None):
             named = caption(Attrs(noun, sub['colour'], b, pattern=sub.get('pattern', 'plain')))
             rows[f'base, colours named: "{named}"'] = [share(judge_images(sample_prompt(base, named, a.num_samples, **sk)),
                                                              lambda j: shows_shape(j, noun) and j['colour'] == sub['colour'] and j['background'] == b)]
-        seen = [background_colour(im) for im in real] if tuned and a.seen else []
-        for i, (im, rt) in enumerate(zip(real, vae_round_trip(base.vae, real) if seen else [])):
-            rows[f'VAE round trip of instance image {i} (on {seen[i]})'] = [share(judge_images([rt]), lambda j: shows_subject(j, sub, seen[i]))]
+        seen = shown if tuned and a.seen else []
+        for i, (b, j) in enumerate(zip(seen, judge_images(vae_round_trip(base.vae, real)) if seen else [])):
+            rows[f'VAE round trip of instance image {i} (on {b})'] = [float(shows_subject(j, sub, b))]
         scales, head, landed = [1.0], '', {}
         if tuned:
             c = load_components(str(d / 'with-PP')); scales = [1.0, *a.scales]
